@@ -1,0 +1,40 @@
+"""The record that flows through the curation job, and how a stage drops one.
+
+Records are plain dicts (cheap to pickle between workers, no schema registry):
+``key`` (stable sample key, no dots), ``url``, ``caption``, ``extra`` (input
+columns carried into the sample's json) and, as stages add them, ``queries``,
+``credited_query``, ``image_bytes``, ``width``/``height`` … A stage that drops a
+record emits a reject instead, counted under ``curation/<stage>/<reason>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apache_beam.metrics import Metrics
+
+Record = dict[str, Any]
+REJECTS = "rejects"  # the tag of every stage's tagged rejects output
+METRICS_NAMESPACE = "curation"
+# Bulky fields are not copied into rejects: the rejects table must stay small.
+_REJECT_FIELDS = ("key", "url", "caption")
+
+
+def make_reject(record: Record, stage: str, reason: str, detail: str = "") -> Record:
+    """A rejects row for ``record`` dropped by ``stage`` for ``reason``, counted in Beam Metrics."""
+    Metrics.counter(METRICS_NAMESPACE, f"{stage}/{reason}").inc()
+    row = {field: _as_text(record.get(field)) for field in _REJECT_FIELDS}
+    row.update(stage=stage, reason=reason, detail=detail[:500])
+    return row
+
+
+def count_kept(stage: str) -> None:
+    Metrics.counter(METRICS_NAMESPACE, f"{stage}/kept").inc()
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")[:2000]
+    return str(value)[:2000]
