@@ -26,8 +26,9 @@ LEXNAMES = [
     "verb.creation 2", "verb.emotion 2", "verb.motion 2", "verb.perception 2", "verb.possession 2",
     "verb.social 2", "verb.stative 2", "verb.weather 2", "adj.ppl 3",
 ]  # fmt: skip
+# cntlist.rev holds the SemCor sense counts (Lemma.count(), used by filters/synsets.py's "visual" sense).
 REQUIRED = ["data.noun", "index.noun", "noun.exc", "index.sense", "data.verb", "index.verb", "verb.exc",
-            "data.adj", "index.adj", "adj.exc", "data.adv", "index.adv", "adv.exc"]  # fmt: skip
+            "data.adj", "index.adj", "adj.exc", "data.adv", "index.adv", "adv.exc", "cntlist.rev"]  # fmt: skip
 
 
 def default_target() -> Path:
@@ -41,7 +42,7 @@ def wordnet_available() -> bool:
 
         wordnet.ensure_loaded()
         return wordnet.synsets("dog", pos="n")[0].name() == "dog.n.01"
-    except LookupError:
+    except (LookupError, OSError):  # OSError: a partial install (e.g. no lexnames), which a reinstall repairs
         return False
 
 
@@ -56,6 +57,8 @@ def install_from_debian(target: Path, source: Path = DEBIAN_WORDNET) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for path in source.iterdir():
         if path.is_file():
+            # Unlink first: copying onto a symlink left by an older install would write through it.
+            (dest / path.name).unlink(missing_ok=True)
             shutil.copyfile(path, dest / path.name)
     (dest / "lexnames").write_text(
         "".join(f"{i:02d}\t{name}\t{cat}\n" for i, (name, cat) in enumerate(x.split() for x in LEXNAMES))
