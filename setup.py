@@ -40,6 +40,8 @@ setup(
     extras_require={"dev": DEV, "gcp": ["apache-beam[gcp]==2.77.0"], "aws": ["apache-beam[aws]==2.77.0"]},
     entry_points={
         "console_scripts": [
+            "curate=pipelines.curate:main",
+            "curation-report=pipelines.report:main",
             "install-wordnet=filters.wordnet_data:main",
         ]
     },

@@ -35,7 +35,7 @@ pip_install() {
 # Skip pip entirely when nothing that drives the install has changed since last time.
 stamp="$VENV/.installed-$(cat setup.py constraints.txt scripts/setup_env.sh | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  python -c "import torch" 2>/dev/null || { echo "[setup] installing $TORCH_SPEC"; pip_install "$TORCH_SPEC"; }
+  python -c "import torch" 2>/dev/null || { echo "[setup] installing $TORCH_SPEC"; pip_install $TORCH_SPEC; }  # unquoted: may carry --index-url
   echo "[setup] installing the project and its pinned dependencies"
   pip_install -c constraints.txt -e ".[dev]"
   python -c "import filters, pipelines, trainer, apache_beam, torch, webdataset" 2>/dev/null \

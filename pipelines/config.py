@@ -1,0 +1,72 @@
+"""CurationConfig: the validated, typed settings of one curation run (built by ``pipelines.options``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from filters import balance
+from filters.dedup import DedupConfig
+from filters.image import ImageRules
+from filters.synsets import LabelerConfig
+from filters.text import TextRules
+from pipelines.read import Columns, InputFile
+
+
+@dataclass(frozen=True)
+class CurationConfig:
+    """Everything the job needs, validated; ``manifest()`` is what manifest.json records."""
+
+    inputs: tuple[InputFile, ...]
+    input_patterns: tuple[str, ...]
+    columns: Columns
+    output: str
+    overwrite: bool
+    allowlist: str
+    case_sensitive_match: bool
+    text: TextRules
+    rare_tokens: str
+    token_frequencies: str | None
+    top_unigrams: int
+    top_bigrams: int
+    balance: str
+    per_query_cap: int
+    pre_download_margin: float
+    fetch: dict[str, Any]
+    image: ImageRules
+    dedup: DedupConfig
+    eval_blocklist: str | None
+    labeler: LabelerConfig
+    v_tau: int
+    tokenizer_vocab_size: int
+    tokenizer_max_captions: int
+    shard_size: int
+    shard_max_bytes: int
+    seed: int
+    report: bool
+
+    @property
+    def fetches(self) -> bool:
+        """Whether images are downloaded (candidate tables) or already present (WebDataset input)."""
+        return any(unit.format != "webdataset" for unit in self.inputs)
+
+    @property
+    def pre_download_cap(self) -> int:
+        return balance.pre_download_cap(self.pre_download_margin, self.per_query_cap)
+
+    def manifest(self) -> dict[str, Any]:
+        """The resolved config as JSON: no output path and no runner flags, so it depends on the data only."""
+        skip = {"inputs", "output", "overwrite", "report"}
+        resolved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+        return _jsonable(resolved)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

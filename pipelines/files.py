@@ -1,0 +1,61 @@
+"""Whole-file writes for the dataset directory through Beam's FileSystems (local, gs://, s3://).
+
+Every file is written under a temporary name and then renamed, so a reader never sees half a file
+and a retried step simply writes the same bytes again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+TMP_DIR = "_tmp"
+
+
+def join(directory: str, *names: str) -> str:
+    return FileSystems.join(directory, *names)
+
+
+def tmp_path(directory: str, name: str) -> str:
+    """Where ``name`` is written before its rename into ``directory``."""
+    return join(directory, TMP_DIR, name)
+
+
+def write_bytes(directory: str, name: str, data: bytes) -> str:
+    """Writes ``directory/name`` via a temporary file; returns ``name``."""
+    staging = tmp_path(directory, name)
+    with FileSystems.create(staging, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(data)
+    FileSystems.rename([staging], [join(directory, name)])
+    return name
+
+
+def write_json(directory: str, name: str, payload: Any) -> str:
+    """Writes ``payload`` as stable JSON (sorted keys, 1-space indent, trailing newline); returns ``name``."""
+    text = json.dumps(payload, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return write_bytes(directory, name, text.encode("utf-8"))
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read()
+
+
+@contextlib.contextmanager
+def local_copy(path: str) -> Iterator[str]:
+    """``path`` itself when it is a local file, else a temporary local copy (for readers that take paths)."""
+    if os.path.exists(path):
+        yield path
+        return
+    suffix = os.path.splitext(path)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix) as local:
+        local.write(read_bytes(path))
+        local.flush()
+        yield local.name

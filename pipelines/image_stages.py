@@ -1,0 +1,82 @@
+"""Image stages: CheckAndHashImages (ALIGN's size rules, resize, re-encode, sha256 + pHash) and SplitPayloads.
+
+After CheckAndHashImages a record's ``image_bytes`` is the shard JPEG; the fetched bytes are released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+
+from filters.dedup import phash_hex, sha256_hex
+from filters.image import ImageRules, process_image
+from pipelines.records import REJECTS, Record, count_kept, make_reject
+
+STAGE = "image"
+
+
+class _CheckAndHash(beam.DoFn):
+    def __init__(self, rules: ImageRules) -> None:
+        self._rules = rules
+
+    def process(self, record: Record) -> Iterator:
+        data = record.get("image_bytes")
+        processed = process_image(data, self._rules)
+        if isinstance(processed, str):
+            detail = f"{len(data)} bytes" if isinstance(data, bytes) else ""
+            if record.get("http_content_type"):
+                detail = f"{detail}, served as {record['http_content_type']}"
+            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, processed, detail))
+            return
+        count_kept(STAGE)
+        out = {k: v for k, v in record.items() if k not in ("image_bytes", "http_content_type")}
+        out.update(
+            image_bytes=processed.jpeg,
+            width=processed.width,
+            height=processed.height,
+            original_width=processed.original_width,
+            original_height=processed.original_height,
+            sha256=sha256_hex(data),
+            phash=phash_hex(processed.image),
+            jpeg_size=len(processed.jpeg),
+        )
+        yield out
+
+
+class CheckAndHashImages(beam.PTransform):
+    """Records with fetched ``image_bytes`` → ``(kept, rejects)``.
+
+    Kept records carry the shard JPEG in ``image_bytes``, the output and original sizes, ``sha256`` of
+    the bytes as fetched and ``phash`` of the decoded picture (16 hex chars), the same two hashes
+    ``filters.eval_blocklist`` computes for evaluation images. Rules and hashes share one step because
+    only here are the fetched bytes and the decoded pixels both in hand: hashing later would mean
+    keeping megabytes per record or decoding twice.
+    """
+
+    def __init__(self, rules: ImageRules) -> None:
+        super().__init__()
+        self._rules = rules
+
+    def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        checked = records | "CheckAndHash" >> beam.ParDo(_CheckAndHash(self._rules)).with_outputs(
+            REJECTS, main="kept"
+        )
+        return checked.kept, checked[REJECTS]
+
+
+def _split(record: Record) -> Iterator:
+    yield beam.pvalue.TaggedOutput("payloads", (record["key"], record["image_bytes"]))
+    yield {k: v for k, v in record.items() if k != "image_bytes"}
+
+
+class SplitPayloads(beam.PTransform):
+    """Hashed records → ``(light records, (key, jpeg) payloads)``.
+
+    The global stages after this point (dedup, final balance, labels) move only light records; the
+    JPEGs wait and meet their records once, in WriteShards' group by shard.
+    """
+
+    def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        split = records | "Split" >> beam.FlatMap(_split).with_outputs("payloads", main="light")
+        return split.light, split.payloads

@@ -1,0 +1,225 @@
+"""Builds and runs the curation pipeline from a validated CurationConfig (``pipelines.curate`` is the CLI)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import platform
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import create_runner
+
+from filters.eval_blocklist import EvalSetError, build_eval_blocklist
+from pipelines import match_stages
+from pipelines.config import CurationConfig
+from pipelines.dedup_stages import Deduplicate
+from pipelines.fetch import FetchConfig, FetchImages
+from pipelines.files import TMP_DIR, join, write_json
+from pipelines.image_stages import CheckAndHashImages, SplitPayloads
+from pipelines.label_stages import VOCABULARY_FILE, BuildVocabulary, LabelSynsets
+from pipelines.match_stages import BalanceQueries, MatchQueries
+from pipelines.options import OptionError, is_eval_set, resolve
+from pipelines.read import ReadCandidates
+from pipelines.stats import (
+    QUERY_COUNTS_FILE,
+    REJECTS_DIR,
+    STATS_FILE,
+    WriteFunnel,
+    WriteQueryCounts,
+    WriteRejects,
+)
+from pipelines.text_stages import CleanText, DropSharedAltTexts
+from pipelines.tokenizer_stage import TOKENIZER_FILE, TrainTokenizer
+from pipelines.write import MANIFEST_FILE, SIZES_FILE, WriteManifest, WriteShards
+
+__all__ = ["OptionError", "build", "prepare", "run"]
+
+DEFAULT_RUNNER = "FnApiRunner"
+REPORT_FILE = "report.html"
+EVAL_BLOCKLIST_FILE = "eval_blocklist.json"
+_VERSIONED = (
+    "apache-beam",
+    "pyarrow",
+    "pillow",
+    "numpy",
+    "imagehash",
+    "pyahocorasick",
+    "nltk",
+    "textblob",
+    "tokenizers",
+    "webdataset",
+    "img2dataset",
+)
+_OUTPUT_FILES = (
+    MANIFEST_FILE,
+    SIZES_FILE,
+    STATS_FILE,
+    VOCABULARY_FILE,
+    TOKENIZER_FILE,
+    QUERY_COUNTS_FILE,
+    REPORT_FILE,
+    EVAL_BLOCKLIST_FILE,
+    "*.tar",
+)
+_LOG = logging.getLogger(__name__)
+
+
+def prepare(argv: list[str]) -> tuple[CurationConfig, PipelineOptions]:
+    """Validated config and Beam options; raises OptionError (one line) for any user mistake."""
+    config, beam_args = resolve(argv)
+    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
+        beam_args = [*beam_args, f"--runner={DEFAULT_RUNNER}"]
+    options = PipelineOptions(beam_args)
+    runner = options.view_as(StandardOptions).runner
+    try:
+        create_runner(runner)
+    except (ValueError, ImportError) as error:
+        raise OptionError(f"--runner={runner}: {str(error).splitlines()[0]}") from None
+    return config, options
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def clear_output(output: str) -> None:
+    """Removes a previous dataset's files from ``output`` (``--overwrite``) so no stale shard survives."""
+    # Object stores have no directories: folders are cleared by their files.
+    patterns = [join(output, name) for name in _OUTPUT_FILES] + [
+        join(output, d, "*") for d in (REJECTS_DIR, TMP_DIR)
+    ]
+    stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def blocklist_file(config: CurationConfig) -> str | None:
+    """The blocklist JSON the workers load: the user's, or the one ``build_blocklist`` writes into the output."""
+    if config.eval_blocklist is None:
+        return None
+    return (
+        join(config.output, EVAL_BLOCKLIST_FILE)
+        if is_eval_set(config.eval_blocklist)
+        else config.eval_blocklist
+    )
+
+
+def build_blocklist(config: CurationConfig) -> None:
+    """Hashes a folder / tars of evaluation images once, at launch, exactly as the image stage hashes."""
+    try:
+        blocklist = build_eval_blocklist([config.eval_blocklist], config.image, config.dedup.bands)
+    except EvalSetError as error:
+        raise OptionError(f"--eval_blocklist: {error}") from None
+    _LOG.info("eval blocklist: %d images hashed, skipped %s", len(blocklist), blocklist.skipped)
+    write_json(config.output, EVAL_BLOCKLIST_FILE, blocklist.to_json())
+
+
+def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
+    """Adds every stage of the job to ``pipeline``."""
+    out, seed = config.output, config.seed
+    rejects: list[beam.PCollection] = []
+    stages = ["read"]
+
+    def stage(
+        records: beam.PCollection, label: str, transform: beam.PTransform, name: str
+    ) -> beam.PCollection:
+        kept, dropped = records | label >> transform
+        rejects.append(dropped)
+        stages.append(name)
+        return kept
+
+    read, read_rejects = pipeline | "ReadCandidates" >> ReadCandidates(list(config.inputs), config.columns)
+    rejects.append(read_rejects)
+    clean = CleanText(
+        config.text, config.rare_tokens, config.token_frequencies, config.top_unigrams, config.top_bigrams
+    )
+    records = stage(read, "CleanText", clean, "text")
+    records = stage(
+        records, "DropSharedAltTexts", DropSharedAltTexts(config.text.max_images_per_text), "shared_alt_text"
+    )
+    matched = stage(
+        records, "MatchQueries", MatchQueries(config.allowlist, config.case_sensitive_match), "match"
+    )
+    records = matched
+    if config.fetches:
+        pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)
+        records = stage(records, "BalanceBeforeDownload", pre, match_stages.PRE_DOWNLOAD_STAGE)
+        records = stage(records, "FetchImages", FetchImages(FetchConfig(**config.fetch)), "fetch")
+    records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image), "image")
+    light, payloads = records | "SplitPayloads" >> SplitPayloads()
+    deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)), "dedup")
+    final = BalanceQueries(match_stages.FINAL_STAGE, config.balance, config.per_query_cap, seed)
+    balanced = stage(deduplicated, "BalanceQueries", final, match_stages.FINAL_STAGE)
+    labelled = balanced | "LabelSynsets" >> LabelSynsets(config.labeler)
+
+    artefacts = {"vocabulary": labelled | "BuildVocabulary" >> BuildVocabulary(out, config.v_tau)}
+    if config.tokenizer_vocab_size:
+        artefacts["tokenizer"] = labelled | "TrainTokenizer" >> TrainTokenizer(
+            out, config.tokenizer_vocab_size, config.tokenizer_max_captions, seed
+        )
+    shards = (labelled, payloads) | "WriteShards" >> WriteShards(
+        out, config.shard_size, config.shard_max_bytes, seed
+    )
+    all_rejects = rejects | "AllRejects" >> beam.Flatten()
+    artefacts["rejects"] = all_rejects | "WriteRejects" >> WriteRejects(out)
+    artefacts["stats"] = (read, all_rejects, labelled) | "WriteFunnel" >> WriteFunnel(out, stages)
+    artefacts["query_counts"] = (matched, deduplicated, labelled) | "WriteQueryCounts" >> WriteQueryCounts(
+        out, config.balance, config.per_query_cap
+    )
+    if is_eval_set(config.eval_blocklist):
+        artefacts["eval_blocklist"] = pipeline | "BlocklistName" >> beam.Create([EVAL_BLOCKLIST_FILE])
+    if config.report:
+        artefacts["report"] = pipeline | "ReportName" >> beam.Create([REPORT_FILE])
+    manifest = WriteManifest(out, config.manifest(), package_versions(), seed, artefacts)
+    _ = shards | "WriteManifest" >> manifest
+
+
+def _write_report(output: str) -> str:
+    try:
+        from pipelines.report import write_report
+
+        return f", report {write_report(output)}"
+    except Exception as error:  # the dataset is complete; a plotting failure must not cost it
+        _LOG.warning("report.html not written: %s", error)
+        return f"; report not written ({type(error).__name__}: {error})"
+
+
+def run(config: CurationConfig, options: PipelineOptions) -> list[str]:
+    """Runs the job to completion; returns the funnel and a summary as printable lines."""
+    if config.overwrite:
+        clear_output(config.output)
+    if is_eval_set(config.eval_blocklist):
+        build_blocklist(config)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, config)
+    pipeline.run().wait_until_finish()
+    with FileSystems.open(join(config.output, STATS_FILE)) as handle:
+        stats = json.loads(handle.read())
+    with FileSystems.open(join(config.output, MANIFEST_FILE)) as handle:
+        shards = len(json.loads(handle.read())["shards"])
+    report = _write_report(config.output) if config.report else ""
+    return [
+        *funnel_lines(stats),
+        f"read {stats['read']}, kept {stats['kept']} in {shards} shards under {config.output}{report}",
+    ]
+
+
+def funnel_lines(stats: dict[str, Any]) -> list[str]:
+    """The funnel as a small table: stage, in, dropped, out, the main reasons."""
+    lines = [f"{'stage':<22}{'in':>9}{'dropped':>9}{'out':>9}  reasons"]
+    for row in stats["stages"]:
+        reasons = ", ".join(
+            f"{r} {n}" for r, n in sorted(row["reasons"].items(), key=lambda x: (-x[1], x[0]))[:4]
+        )
+        lines.append(f"{row['stage']:<22}{row['in']:>9}{row['dropped']:>9}{row['out']:>9}  {reasons}")
+    return lines

@@ -1,0 +1,181 @@
+"""MatchQueries (allowlist match, MetaCLIP semantics) and BalanceQueries (exact cap or MetaCLIP sampling).
+
+Per-query counts are ``Count.PerElement`` over matched ids (a lifted combine: the head query "the" is
+a hot value, never a hot key) and reach the records once, at match time, as a side input: each record
+keeps its matched queries' counts and is credited to one query (``credit_query``: the rarest). Both
+balances (before download, with a margin, and final) use these match-time values, so a record's
+credited query never changes and a larger cap only adds records.
+
+Exact cap: ``Top.SmallestPerKey(cap)`` over ``(credited query, cap_rank(key, seed))`` (lifted too)
+gives each query with at least ``cap`` records the rank of its cap-th record; a record is kept when it
+ranks at or before its query's threshold. Records are never grouped by query, only rank tuples are
+combined, and the rule is exact: a query keeps min(credited, cap) records, as ``balance.exact_cap``.
+MetaCLIP mode: ``balance.metaclip_keep`` per record, with the match-time counts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import apache_beam as beam
+
+from filters import balance
+from filters.allowlist import load_allowlist
+from filters.matching import QueryMatcher
+from pipelines.files import local_copy
+from pipelines.records import REJECTS, Record, count_kept, make_reject
+
+MATCH_STAGE = "match"
+PRE_DOWNLOAD_STAGE = "balance_pre_download"
+FINAL_STAGE = "balance"
+MODES = ("exact", "metaclip")
+
+_MATCHERS: dict[tuple[str, bool], QueryMatcher] = {}
+_MATCHERS_LOCK = threading.Lock()
+
+
+def load_matcher(path: str, case_sensitive: bool) -> QueryMatcher:
+    """The allowlist at ``path`` as a built Aho-Corasick matcher, once per worker process."""
+    with _MATCHERS_LOCK:
+        if (path, case_sensitive) not in _MATCHERS:
+            with local_copy(path) as local:
+                entries = load_allowlist(local)
+            _MATCHERS[path, case_sensitive] = QueryMatcher(entries, case_sensitive).build()
+        return _MATCHERS[path, case_sensitive]
+
+
+class _Match(beam.DoFn):
+    def __init__(self, path: str, case_sensitive: bool) -> None:
+        self._path = path
+        self._case_sensitive = case_sensitive
+        self._matcher: QueryMatcher | None = None
+
+    def setup(self) -> None:
+        self._matcher = load_matcher(self._path, self._case_sensitive)
+
+    def process(self, record: Record) -> Iterator:
+        ids = self._matcher.match(record["caption"])
+        reason = balance.check_query_match(ids)
+        if reason is not None:
+            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, MATCH_STAGE, reason))
+            return
+        count_kept(MATCH_STAGE)
+        yield {**record, "query_ids": ids, "queries": [self._matcher.entries[i] for i in ids]}
+
+
+def _credit(record: Record, counts: dict[int, int]) -> Record:
+    """Credits the record to its rarest query, once, with match-time counts: both balances use this."""
+    ids = record["query_ids"]
+    credited = balance.credit_query(ids, counts)
+    return {
+        **record,
+        "query_counts": [counts[i] for i in ids],
+        "credited_id": credited,
+        "credited_query": record["queries"][ids.index(credited)],
+    }
+
+
+class MatchQueries(beam.PTransform):
+    """Adds ``query_ids``/``queries`` (matched allowlist entries), their pool-wide ``query_counts`` and the
+    ``credited_query`` (``credit_query``: the rarest match); no match → ``no_query_match``."""
+
+    def __init__(self, allowlist_path: str, case_sensitive: bool = False) -> None:
+        super().__init__()
+        self._path = allowlist_path
+        self._case_sensitive = case_sensitive
+
+    def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        matched = records | "Match" >> beam.ParDo(_Match(self._path, self._case_sensitive)).with_outputs(
+            REJECTS, main="kept"
+        )
+        counts = beam.pvalue.AsDict(
+            matched.kept
+            | "MatchedIds" >> beam.FlatMap(lambda r: r["query_ids"])
+            | "RecordsPerQuery" >> beam.combiners.Count.PerElement()
+        )
+        return matched.kept | "Credit" >> beam.Map(_credit, counts), matched[REJECTS]
+
+
+def _rank(record: Record, seed: int) -> tuple[int, tuple[float, str]]:
+    return record["credited_id"], balance.cap_rank(record["key"], seed)
+
+
+def _threshold(
+    item: tuple[int, list[tuple[float, str]]], cap: int
+) -> Iterator[tuple[int, tuple[float, str]]]:
+    query, smallest = item
+    if len(smallest) >= cap:
+        yield query, smallest[-1]
+
+
+class _ExactCap(beam.DoFn):
+    def __init__(self, stage: str, cap: int, seed: int) -> None:
+        self._stage = stage
+        self._cap = cap
+        self._seed = seed
+
+    def process(self, record: Record, thresholds: dict[int, tuple[float, str]]) -> Iterator:
+        threshold = thresholds.get(record["credited_id"])
+        if threshold is not None and balance.cap_rank(record["key"], self._seed) > threshold:
+            detail = f"{record['credited_query']!r} has more than {self._cap} pairs"
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, make_reject(record, self._stage, balance.QUERY_OVER_CAP, detail)
+            )
+            return
+        count_kept(self._stage)
+        yield record
+
+
+class _MetaClipSample(beam.DoFn):
+    def __init__(self, stage: str, cap: int, seed: int) -> None:
+        self._stage = stage
+        self._cap = cap
+        self._seed = seed
+
+    def process(self, record: Record) -> Iterator:
+        counts = dict(zip(record["query_ids"], record["query_counts"]))
+        if not balance.metaclip_keep(record["key"], record["query_ids"], counts, self._cap, self._seed):
+            detail = f"no matched query kept it (t = {self._cap})"
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, make_reject(record, self._stage, balance.QUERY_OVER_CAP, detail)
+            )
+            return
+        count_kept(self._stage)
+        yield record
+
+
+class BalanceQueries(beam.PTransform):
+    """Credited records (MatchQueries) → ``(kept, rejects)``, capped at ``cap`` per query.
+
+    ``mode="exact"``: at most ``cap`` records credited to each query, exactly. ``mode="metaclip"``:
+    MetaCLIP's sampling (each matched entry kept with probability ``cap / max(count, cap)``; a record
+    stays when any of its entries is kept), capped only in expectation. ``stage`` names the rejects
+    (the pre-download balance runs with a margin on the cap under its own stage name).
+    """
+
+    def __init__(self, stage: str, mode: str, cap: int, seed: int) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"balance mode must be one of {MODES}, not {mode!r}")
+        self._stage = stage
+        self._mode = mode
+        self._cap = cap
+        self._seed = seed
+
+    def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        if self._mode == "metaclip":
+            sampled = records | "Sample" >> beam.ParDo(
+                _MetaClipSample(self._stage, self._cap, self._seed)
+            ).with_outputs(REJECTS, main="kept")
+            return sampled.kept, sampled[REJECTS]
+        thresholds = beam.pvalue.AsDict(
+            records
+            | "Rank" >> beam.Map(_rank, self._seed)
+            | "SmallestPerQuery" >> beam.combiners.Top.SmallestPerKey(self._cap)
+            | "Thresholds" >> beam.FlatMap(_threshold, self._cap)
+        )
+        capped = records | "Cap" >> beam.ParDo(
+            _ExactCap(self._stage, self._cap, self._seed), thresholds
+        ).with_outputs(REJECTS, main="kept")
+        return capped.kept, capped[REJECTS]

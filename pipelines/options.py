@@ -1,0 +1,339 @@
+"""CurationOptions (Beam PipelineOptions) and their validation into a typed CurationConfig.
+
+Defaults come from the papers through the ``filters`` dataclasses (TextRules, ImageRules, DedupConfig,
+FetchConfig, LabelerConfig), so a threshold is written down once. ``resolve(argv)`` parses and checks
+everything BEFORE a pipeline is built: a wrong path or a bad value raises ``OptionError`` whose message
+is the one line ``curate`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from filters import balance
+from filters.allowlist import load_allowlist
+from filters.dedup import DEFAULT_DEDUP, DedupConfig
+from filters.eval_blocklist import EvalBlocklist
+from filters.image import DEFAULT_RULES, ImageRules
+from filters.rare_tokens import TokenFrequencyTable
+from filters.synsets import LabelerConfig, perceptron_data_installed
+from filters.text import DEFAULT_TEXT_RULES, TextRules
+from filters.vocabulary import V_TAU
+from pipelines.config import CurationConfig
+from pipelines.fetch import FetchConfig
+from pipelines.files import local_copy
+from pipelines.read import FORMATS, Columns, match_inputs
+
+# Fetch failures and image rules often cost 30-50% of pairs (filters/balance.py): downloading twice the
+# cap leaves about ``cap`` per head query after them.
+DEFAULT_PRE_DOWNLOAD_MARGIN = 1.0
+DEFAULT_SHARD_SIZE = 10_000  # img2dataset's and OpenCLIP's usual samples per shard
+DEFAULT_SHARD_MAX_BYTES = 1 << 30  # 1 GiB: ~10,000 samples at 256 px are ~250 MB, so this rarely binds
+DEFAULT_TOKENIZER_VOCAB = 30_522  # BERT-base's WordPiece vocabulary (ALIGN's text tower)
+DEFAULT_TOKENIZER_CAPTIONS = 1_000_000
+# ALIGN keeps the 100 million most frequent unigrams and bigrams; a side input of that size does not fit
+# a worker, so the default keeps 1M of each (a pool with fewer distinct n-grams keeps them all).
+DEFAULT_TOP_NGRAMS = 1_000_000
+
+
+class OptionError(ValueError):
+    """A user mistake in the options; the message is one line that says what to fix."""
+
+
+class CurationOptions(PipelineOptions):
+    """The curation job's own flags; Beam's (``--runner``, Dataflow's, ...) pass through unchanged."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        add = parser.add_argument
+        add("--input", help="candidate files: comma-separated paths or globs (local, gs://, s3://)")
+        add(
+            "--input_format",
+            default="auto",
+            choices=("auto", *FORMATS),
+            help="auto: from the extension (.parquet, .jsonl/.json, .csv, .tsv, .tar = WebDataset shards)",
+        )
+        add("--url_column", default=Columns.url, help="column (or WebDataset json field) with the image URL")
+        add("--caption_column", default=Columns.caption, help="column with the alt-text")
+        add("--output", help="dataset directory to write (local, gs://, s3://)")
+        add("--overwrite", action="store_true", help="replace a dataset already in --output")
+        add(
+            "--allowlist", help="query allowlist (MetaCLIP-style JSON list of strings, or one entry per line)"
+        )
+        add("--case_sensitive_match", action="store_true", help="MetaCLIP's case-sensitive matching")
+        add("--min_words", type=int, default=DEFAULT_TEXT_RULES.min_words)
+        add("--max_words", type=int, default=DEFAULT_TEXT_RULES.max_words)
+        add("--max_caption_chars", type=int, default=DEFAULT_TEXT_RULES.max_chars)
+        add(
+            "--max_images_per_alt_text",
+            type=int,
+            default=DEFAULT_TEXT_RULES.max_images_per_text,
+            help="drop alt-texts shared by more than this many distinct image URLs (ALIGN: 10)",
+        )
+        add(
+            "--rare_tokens",
+            default="pool",
+            choices=("pool", "file", "off"),
+            help="rare-token rule: table counted over this pool, loaded from --token_frequencies, or off",
+        )
+        add("--token_frequencies", help="a saved TokenFrequencyTable JSON (implies --rare_tokens=file)")
+        add("--top_unigrams", type=int, default=DEFAULT_TOP_NGRAMS)
+        add("--top_bigrams", type=int, default=DEFAULT_TOP_NGRAMS)
+        add("--balance", default="exact", choices=("exact", "metaclip"))
+        add(
+            "--per_query_cap",
+            type=int,
+            default=balance.DEFAULT_QUERY_CAP,
+            help="pairs per query (CLIP WIT: 20,000)",
+        )
+        add(
+            "--pre_download_margin",
+            type=float,
+            default=DEFAULT_PRE_DOWNLOAD_MARGIN,
+            help="the pre-download balance keeps cap × (1 + margin) per query, for pairs lost to fetch/dedup",
+        )
+        add("--fetch_timeout", type=float, help="seconds without progress (FetchConfig default)")
+        add("--fetch_retries", type=int)
+        add("--fetch_threads", type=int)
+        add("--max_image_bytes", type=int, help="largest download accepted")
+        add("--user_agent_token", help="token sites can name in X-Robots-Tag to opt out")
+        add(
+            "--allow_private_addresses", action="store_true", help="let URLs reach private/loopback addresses"
+        )
+        add("--allow_file_urls", action="store_true", help="accept file:// URLs (tests, local pools)")
+        add(
+            "--allowed_networks", help="comma-separated CIDRs a URL may reach although private (127.0.0.1/32)"
+        )
+        add("--fetch_deadline", type=float, help="seconds one download attempt may take in total")
+        add(
+            "--min_image_side", type=int, default=DEFAULT_RULES.min_side, help="keep when shorter side > this"
+        )
+        add(
+            "--max_aspect_ratio",
+            type=float,
+            default=DEFAULT_RULES.max_aspect,
+            help="keep when long/short < this",
+        )
+        add("--max_image_pixels", type=int, default=DEFAULT_RULES.max_pixels, help="decompression-bomb bound")
+        add("--min_image_file_bytes", type=int, default=DEFAULT_RULES.min_bytes)
+        add("--image_size", type=int, default=DEFAULT_RULES.output_side, help="shorter side of stored images")
+        add("--jpeg_quality", type=int, default=DEFAULT_RULES.jpeg_quality)
+        add("--phash_radius", type=int, default=DEFAULT_DEDUP.radius)
+        add("--phash_bands", type=int, default=DEFAULT_DEDUP.bands)
+        add("--max_alt_texts_per_image", type=int, default=DEFAULT_DEDUP.max_alt_texts)
+        add(
+            "--eval_blocklist",
+            help="evaluation images to keep out: a blocklist JSON (filters.eval_blocklist), "
+            "or a local folder / .tar shards of images, hashed at launch into OUTPUT/eval_blocklist.json",
+        )
+        add("--synset_sense", default=LabelerConfig.sense, choices=("first", "visual"))
+        add("--synset_tagger", default=LabelerConfig.tagger, choices=("auto", "perceptron", "pattern"))
+        add("--v_tau", type=int, default=V_TAU, help="synsets seen fewer times are pruned (CatLIP: 500)")
+        add("--tokenizer_vocab_size", type=int, default=DEFAULT_TOKENIZER_VOCAB, help="0: train no tokenizer")
+        add("--tokenizer_max_captions", type=int, default=DEFAULT_TOKENIZER_CAPTIONS)
+        add("--shard_size", type=int, default=DEFAULT_SHARD_SIZE, help="target samples per shard")
+        add(
+            "--shard_max_bytes",
+            type=int,
+            default=DEFAULT_SHARD_MAX_BYTES,
+            help="hard bound on a shard's bytes",
+        )
+        add("--seed", type=int, default=0)
+        add("--no_report", action="store_true", help="skip report.html")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print usage and exit; we want one line
+        raise OptionError(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The curation flags alone (Beam's are parsed by Beam)."""
+    result = _OneLineParser(
+        prog="curate", description="Curate image/alt-text pairs into WebDataset shards.", allow_abbrev=False
+    )
+    CurationOptions._add_argparse_args(result)
+    return result
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise OptionError(message)
+
+
+def _fetch_settings(args: argparse.Namespace) -> dict[str, Any]:
+    given = {
+        "timeout": args.fetch_timeout,
+        "retries": args.fetch_retries,
+        "threads": args.fetch_threads,
+        "max_bytes": args.max_image_bytes,
+        "user_agent_token": args.user_agent_token,
+        "allow_private_addresses": args.allow_private_addresses or None,
+        "allow_file_urls": args.allow_file_urls or None,
+        "allowed_networks": tuple(n.strip() for n in args.allowed_networks.split(","))
+        if args.allowed_networks
+        else None,
+        "deadline": args.fetch_deadline,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _built(factory: Any, flag_names: str, **values: Any) -> Any:
+    try:
+        return factory(**values)
+    except ValueError as error:
+        raise OptionError(f"{flag_names}: {error}") from None
+
+
+def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
+    """Parses and validates the curation flags; returns the config and the flags left for Beam."""
+    args, beam_args = parser().parse_known_args(argv)
+    _require(
+        bool(args.input), "--input is required: candidate files (parquet, jsonl, csv, tsv) or WebDataset .tar"
+    )
+    patterns = tuple(p.strip() for p in args.input.split(",") if p.strip())
+    try:
+        inputs = match_inputs(list(patterns), args.input_format)
+    except ValueError as error:
+        raise OptionError(str(error).splitlines()[0]) from None
+    _require(bool(args.output), "--output is required: the dataset directory to write")
+    _require(bool(args.allowlist), "--allowlist is required: the query list pairs are matched against")
+    _require(
+        len({unit.format == "webdataset" for unit in inputs}) == 1,
+        "--input mixes WebDataset shards and candidate tables: curate them in separate runs",
+    )
+    eval_json = None if is_eval_set(args.eval_blocklist) else args.eval_blocklist
+    _check_file("--allowlist", args.allowlist, load_allowlist)
+    _check_file("--token_frequencies", args.token_frequencies, TokenFrequencyTable.load)
+    blocklist = _check_file("--eval_blocklist", eval_json, EvalBlocklist.load)
+    rare = "file" if args.token_frequencies else args.rare_tokens
+    _require(
+        rare != "file" or bool(args.token_frequencies), "--rare_tokens=file needs --token_frequencies PATH"
+    )
+    _require(args.per_query_cap >= 1, "--per_query_cap must be at least 1")
+    _require(
+        math.isfinite(args.pre_download_margin) and args.pre_download_margin >= 0,
+        "--pre_download_margin must be a number >= 0",
+    )
+    _require(
+        args.top_unigrams >= 1 and args.top_bigrams >= 0, "--top_unigrams must be >= 1, --top_bigrams >= 0"
+    )
+    _require(args.v_tau >= 0, "--v_tau must be >= 0")
+    _require(
+        args.tokenizer_vocab_size == 0 or args.tokenizer_vocab_size >= 100,
+        "--tokenizer_vocab_size must be 0 (no tokenizer) or at least 100",
+    )
+    _require(args.tokenizer_max_captions >= 1, "--tokenizer_max_captions must be at least 1")
+    _require(args.shard_size >= 1, "--shard_size must be at least 1")
+    _require(args.shard_max_bytes >= 1 << 20, "--shard_max_bytes must be at least 1 MiB")
+    _require(args.seed >= 0, "--seed must be >= 0")
+    _require(
+        not _holds_dataset(args.output) or args.overwrite,
+        f"--output {args.output} already holds a dataset (manifest.json or shards): pass --overwrite",
+    )
+    text = _built(
+        TextRules,
+        "--min_words/--max_words/--max_caption_chars/--max_images_per_alt_text",
+        min_words=args.min_words,
+        max_words=args.max_words,
+        max_chars=args.max_caption_chars,
+        max_images_per_text=args.max_images_per_alt_text,
+    )
+    image = _built(
+        ImageRules,
+        "image options",
+        min_side=args.min_image_side,
+        max_aspect=args.max_aspect_ratio,
+        max_pixels=args.max_image_pixels,
+        min_bytes=args.min_image_file_bytes,
+        output_side=args.image_size,
+        jpeg_quality=args.jpeg_quality,
+    )
+    _require(
+        blocklist is None or blocklist.output_side == image.output_side,
+        f"--eval_blocklist was hashed at output side {getattr(blocklist, 'output_side', '')} but --image_size is "
+        f"{image.output_side}: rebuild it with the same size, or pass the evaluation images themselves",
+    )
+    dedup = _built(
+        DedupConfig,
+        "--phash_radius/--phash_bands/--max_alt_texts_per_image",
+        radius=args.phash_radius,
+        bands=args.phash_bands,
+        max_alt_texts=args.max_alt_texts_per_image,
+    )
+    _require(dedup.max_alt_texts >= 1, "--max_alt_texts_per_image must be at least 1")
+    fetch = _fetch_settings(args)
+    _built(FetchConfig, "fetch options", **fetch)
+    tagger = args.synset_tagger
+    if tagger == "auto":  # pin it: workers must not pick another tagger than the launcher saw
+        tagger = "perceptron" if perceptron_data_installed() else "pattern"
+    config = CurationConfig(
+        inputs=tuple(inputs),
+        input_patterns=patterns,
+        columns=Columns(url=args.url_column, caption=args.caption_column),
+        output=args.output.rstrip("/") or "/",
+        overwrite=args.overwrite,
+        allowlist=args.allowlist,
+        case_sensitive_match=args.case_sensitive_match,
+        text=text,
+        rare_tokens=rare,
+        token_frequencies=args.token_frequencies,
+        top_unigrams=args.top_unigrams,
+        top_bigrams=args.top_bigrams,
+        balance=args.balance,
+        per_query_cap=args.per_query_cap,
+        pre_download_margin=args.pre_download_margin,
+        fetch=fetch,
+        image=image,
+        dedup=dedup,
+        eval_blocklist=args.eval_blocklist,
+        labeler=LabelerConfig(sense=args.synset_sense, tagger=tagger),
+        v_tau=args.v_tau,
+        tokenizer_vocab_size=args.tokenizer_vocab_size,
+        tokenizer_max_captions=args.tokenizer_max_captions,
+        shard_size=args.shard_size,
+        shard_max_bytes=args.shard_max_bytes,
+        seed=args.seed,
+        report=not args.no_report,
+    )
+    return config, beam_args
+
+
+def is_eval_set(path: str | None) -> bool:
+    """Whether ``--eval_blocklist`` names evaluation images (a local folder or tar) rather than a blocklist JSON."""
+    return path is not None and (os.path.isdir(path) or path.endswith((".tar", ".tar.gz", ".tgz")))
+
+
+def _check_file(flag: str, path: str | None, loader: Callable[[str], Any]) -> Any:
+    """The file exists and its loader accepts it (a bad allowlist fails here, not on a worker an hour in);
+    returns what the loader made, or None without a path."""
+    if path is None:
+        return None
+    try:
+        found = FileSystems.exists(path)
+    except ValueError as error:  # a scheme whose filesystem is not installed (gs:// without apache-beam[gcp])
+        raise OptionError(f"{flag} {path}: {error}") from None
+    _require(found, f"{flag} file not found: {path}")
+    try:
+        with local_copy(path) as local:
+            return loader(local)
+    except (ValueError, OSError) as error:
+        raise OptionError(
+            f"{flag}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from None
+
+
+def _holds_dataset(output: str) -> bool:
+    root = output.rstrip("/")
+    try:
+        results = FileSystems.match([f"{root}/manifest.json", f"{root}/*.tar"])
+    except ValueError as error:
+        raise OptionError(f"--output {output}: {error}") from None
+    return any(result.metadata_list for result in results)

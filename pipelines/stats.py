@@ -1,0 +1,184 @@
+"""The funnel (stats.json), per-query counts (query_counts.json) and the rejects table (rejects/*.parquet).
+
+Everything here is computed from the pipeline's own PCollections with combines, not from runner
+metrics (which some runners report late, partially or not at all), so the files are the same on
+every runner. ``stats.json``::
+
+    {"read": N, "kept": K, "dropped": D, "conserved": N == K + D,
+     "stages": [{"stage": "text", "in": ..., "dropped": ..., "out": ..., "reasons": {"text_too_short": ...}}, ...],
+     "dropped_by_reason": {"text/text_too_short": ..., ...}}
+
+``query_counts.json``: ``{"balance": mode, "per_query_cap": cap, "queries": [{"query", "matched",
+"before_balance", "kept", "credited"}, ...]}`` sorted by ``matched`` descending, then query:
+matches after MatchQueries, matches entering the final balance, matches in the output, and output
+samples credited to the query (the count the exact cap bounds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+
+from pipelines.files import write_json
+from pipelines.records import Record
+
+STATS_FILE = "stats.json"
+QUERY_COUNTS_FILE = "query_counts.json"
+REJECTS_DIR = "rejects"
+REJECT_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("key", "url", "caption", "stage", "reason", "detail")]
+)
+
+
+def funnel(
+    read: int, kept: int, reasons: Iterable[tuple[tuple[str, str], int]], stages: list[str]
+) -> dict[str, Any]:
+    """The funnel document from the read count, the kept count and reject counts per (stage, reason)."""
+    by_stage: dict[str, dict[str, int]] = {}
+    for (stage, reason), count in reasons:
+        by_stage.setdefault(stage, {})[reason] = count
+    order = stages + sorted(set(by_stage) - set(stages))
+    rows, remaining = [], read
+    for stage in order:
+        dropped = sum(by_stage.get(stage, {}).values())
+        rows.append(
+            {
+                "stage": stage,
+                "in": remaining,
+                "dropped": dropped,
+                "out": remaining - dropped,
+                "reasons": dict(sorted(by_stage.get(stage, {}).items())),
+            }
+        )
+        remaining -= dropped
+    total_dropped = sum(row["dropped"] for row in rows)
+    return {
+        "read": read,
+        "kept": kept,
+        "dropped": total_dropped,
+        "conserved": read == kept + total_dropped,
+        "stages": rows,
+        "dropped_by_reason": {
+            f"{s}/{r}": n for s, reasons_ in sorted(by_stage.items()) for r, n in sorted(reasons_.items())
+        },
+    }
+
+
+def _write_funnel(reasons: list, read: int, kept: int, output: str, stages: list[str]) -> str:
+    return write_json(output, STATS_FILE, funnel(read, kept, reasons, stages))
+
+
+class WriteFunnel(beam.PTransform):
+    """``(read records, rejects, kept records)`` → stats.json; returns a one-element PCollection of its name.
+
+    ``read`` counts what ReadCandidates produced plus its own rejects (rows and files it could not read).
+    """
+
+    def __init__(self, output: str, stages: list[str]) -> None:
+        super().__init__()
+        self._output = output
+        self._stages = stages
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        read, rejects, kept = inputs
+        read_rejects = rejects | "ReadRejects" >> beam.Filter(lambda r: r["stage"] == "read")
+        read_count = (
+            (read, read_rejects)
+            | "AllRead" >> beam.Flatten()
+            | "CountRead" >> beam.combiners.Count.Globally()
+        )
+        kept_count = kept | "CountKept" >> beam.combiners.Count.Globally()
+        return (
+            rejects
+            | "StageReason" >> beam.Map(lambda r: (r["stage"], r["reason"]))
+            | "CountReasons" >> beam.combiners.Count.PerElement()
+            | "AllReasons" >> beam.combiners.ToList()
+            | "Write"
+            >> beam.Map(
+                _write_funnel,
+                beam.pvalue.AsSingleton(read_count),
+                beam.pvalue.AsSingleton(kept_count),
+                self._output,
+                self._stages,
+            )
+        )
+
+
+def _reject_row(record: Record) -> dict[str, str]:
+    return {name: str(record.get(name) or "") for name in REJECT_SCHEMA.names}
+
+
+class WriteRejects(beam.PTransform):
+    """All rejects → ``rejects/rejects-SSSSS-of-NNNNN.parquet`` (key, url, caption, stage, reason, detail)."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__()
+        self._output = output
+
+    def expand(self, rejects: beam.PCollection) -> beam.PCollection:
+        prefix = f"{self._output.rstrip('/')}/{REJECTS_DIR}/rejects"
+        written = (
+            rejects
+            | "Rows" >> beam.Map(_reject_row)
+            | "Parquet" >> beam.io.WriteToParquet(prefix, REJECT_SCHEMA, file_name_suffix=".parquet")
+        )
+        return (
+            written
+            | "Done" >> beam.combiners.Count.Globally()
+            | "DirName" >> beam.Map(lambda _: f"{REJECTS_DIR}/")
+        )
+
+
+def _query_rows(grouped: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
+    rows = [
+        {"query": query, "matched": 0, "before_balance": 0, "kept": 0, "credited": 0, **counts}
+        for query, counts in grouped
+    ]
+    return sorted(rows, key=lambda row: (-row["matched"], row["query"]))
+
+
+class WriteQueryCounts(beam.PTransform):
+    """Per-query counts at three points of the job → query_counts.json; returns its name.
+
+    Counts are lifted combines per query string; only the finished table (one row per query that
+    matched anything) is gathered on one worker.
+    """
+
+    def __init__(self, output: str, balance: str, cap: int) -> None:
+        super().__init__()
+        self._output = output
+        self._header = {"balance": balance, "per_query_cap": cap}
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        matched, before, kept = inputs
+        counted = []
+        for label, records, field in (
+            ("matched", matched, "queries"),
+            ("before_balance", before, "queries"),
+            ("kept", kept, "queries"),
+            ("credited", kept, "credited_query"),
+        ):
+            counted.append(
+                records
+                | f"{label}Queries"
+                >> beam.FlatMap(lambda r, f=field: r[f] if isinstance(r[f], list) else [r[f]])
+                | f"{label}Count" >> beam.combiners.Count.PerElement()
+                | f"{label}Tag" >> beam.MapTuple(lambda query, n, tag=label: (query, (tag, n)))
+            )
+        header, output = self._header, self._output
+        return (
+            counted
+            | "AllCounts" >> beam.Flatten()
+            | "PerQuery" >> beam.GroupByKey()  # at most four values per query: no hot key
+            | "AsDict" >> beam.MapTuple(lambda query, counts: (query, dict(counts)))
+            | "Table" >> beam.combiners.ToList()
+            | "Write"
+            >> beam.Map(
+                lambda grouped: write_json(
+                    output, QUERY_COUNTS_FILE, {**header, "queries": _query_rows(grouped)}
+                )
+            )
+        )

@@ -1,0 +1,149 @@
+"""CurationOptions: paper defaults, Beam flag pass-through, and one-line errors before any pipeline runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from filters.eval_blocklist import build_eval_blocklist
+from pipelines.job import clear_output, prepare
+from pipelines.options import CurationOptions, OptionError, resolve
+from tests.image_fixtures import photo_jpeg
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "pool.jsonl").write_text('{"url": "http://a/x.jpg", "caption": "a dog on the beach"}\n')
+    (tmp_path / "allow.json").write_text(json.dumps(["dog"]))
+    return {"pool": tmp_path / "pool.jsonl", "allowlist": tmp_path / "allow.json", "out": tmp_path / "out"}
+
+
+def args(files: dict[str, Path], *extra: str) -> list[str]:
+    return [
+        f"--input={files['pool']}",
+        f"--allowlist={files['allowlist']}",
+        f"--output={files['out']}",
+        *extra,
+    ]
+
+
+def test_defaults_come_from_the_papers(files: dict[str, Path]) -> None:
+    config, beam_args = resolve(args(files))
+    assert (config.text.min_words, config.text.max_words, config.text.max_images_per_text) == (3, 20, 10)
+    assert (config.per_query_cap, config.balance, config.pre_download_cap) == (20_000, "exact", 40_000)
+    assert (config.image.min_side, config.image.max_aspect) == (200, 3.0)
+    assert config.dedup.max_alt_texts == 1000 and config.dedup.radius < config.dedup.bands
+    assert (config.v_tau, config.shard_size, config.seed) == (500, 10_000, 0)
+    assert config.fetches and [unit.format for unit in config.inputs] == ["jsonl"]
+    assert config.labeler.tagger in ("perceptron", "pattern")  # "auto" is pinned at launch
+    assert beam_args == []
+    manifest = config.manifest()
+    assert "output" not in manifest and manifest["text"]["min_words"] == 3
+    json.dumps(manifest)
+
+
+def test_beam_flags_pass_through_and_the_default_runner_is_in_process(files: dict[str, Path]) -> None:
+    _, options = prepare(args(files, "--direct_num_workers=2", "--direct_running_mode=multi_processing"))
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    assert options.get_all_options()["direct_num_workers"] == 2
+    _, options = prepare(args(files, "--runner=DirectRunner"))
+    assert options.view_as(StandardOptions).runner == "DirectRunner"
+    assert PipelineOptions(["--per_query_cap=7"]).view_as(CurationOptions).per_query_cap == 7
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--min_words=5", "--max_words=3"], "min_words <= max_words"),
+        (["--phash_radius=9", "--phash_bands=9"], "bands must exceed radius"),
+        (["--per_query_cap=0"], "--per_query_cap must be at least 1"),
+        (["--seed=abc"], "argument --seed: invalid int value: 'abc'"),
+        (["--balance=random"], "argument --balance: invalid choice: 'random'"),
+        (["--max_aspect_ratio=0.5"], "max_aspect >= 1"),
+        (["--fetch_retries=99"], "retries must be between 0 and"),
+        (["--rare_tokens=file"], "--rare_tokens=file needs --token_frequencies PATH"),
+        (["--token_frequencies=/nope/table.json"], "--token_frequencies file not found: /nope/table.json"),
+        (["--eval_blocklist=/nope/b.json"], "--eval_blocklist file not found: /nope/b.json"),
+        (["--shard_max_bytes=10"], "--shard_max_bytes must be at least 1 MiB"),
+    ],
+)
+def test_bad_values_are_one_line_errors(files: dict[str, Path], extra: list[str], message: str) -> None:
+    with pytest.raises(OptionError) as error:
+        resolve(args(files, *extra))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_missing_or_malformed_allowlist_stops_the_launch(files: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="--allowlist file not found"):
+        resolve([f"--input={files['pool']}", "--allowlist=/nope.json", f"--output={files['out']}"])
+    broken = tmp_path / "broken.json"
+    broken.write_text("[1, 2")
+    with pytest.raises(OptionError, match=r"--allowlist: .*invalid JSON"):
+        resolve([f"--input={files['pool']}", f"--allowlist={broken}", f"--output={files['out']}"])
+
+
+def test_mixed_inputs_and_unknown_runners_are_refused(files: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "shard.tar").write_bytes(b"")
+    with pytest.raises(OptionError, match="mixes WebDataset shards and candidate tables"):
+        resolve([*args(files), f"--input={files['pool']},{tmp_path / 'shard.tar'}"])
+    with pytest.raises(OptionError, match="--runner=NoSuchRunner"):
+        prepare(args(files, "--runner=NoSuchRunner"))
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.curate", *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_wrong_input_is_one_line_and_exit_code_2() -> None:
+    result = run_cli("--input", "/nope")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["curate: error: --input matched no files: /nope"]
+    assert result.stdout == ""
+
+
+def test_cli_missing_allowlist_is_one_line_and_exit_code_2(files: dict[str, Path]) -> None:
+    result = run_cli(f"--input={files['pool']}", "--allowlist=/nope/allow.json", f"--output={files['out']}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["curate: error: --allowlist file not found: /nope/allow.json"]
+    assert not files["out"].exists()
+
+
+def test_a_blocklist_hashed_at_another_image_size_is_refused(files: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "coffee.jpg").write_bytes(photo_jpeg())
+    build_eval_blocklist([tmp_path / "eval"]).save(tmp_path / "blocklist.json")
+    config, _ = resolve(args(files, f"--eval_blocklist={tmp_path / 'blocklist.json'}"))
+    assert config.eval_blocklist == str(tmp_path / "blocklist.json")
+    with pytest.raises(OptionError, match="hashed at output side 256 but --image_size is 384"):
+        resolve(args(files, f"--eval_blocklist={tmp_path / 'blocklist.json'}", "--image_size=384"))
+    config, _ = resolve(args(files, f"--eval_blocklist={tmp_path / 'eval'}", "--image_size=384"))
+    assert config.eval_blocklist == str(tmp_path / "eval")  # a folder is hashed at launch, at the run's size
+
+
+def test_overwrite_clears_every_file_of_the_previous_dataset(tmp_path: Path) -> None:
+    old = [
+        "00000.tar",
+        "00007.tar",
+        "manifest.json",
+        "sizes.json",
+        "stats.json",
+        "rejects/rejects-00000-of-00001.parquet",
+    ]
+    for name in [*old, "notes.txt"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("old")
+    clear_output(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["notes.txt"]
