@@ -54,7 +54,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--size", type=int, default=pool.DEFAULT_SIZE, help="candidates in the pool (default 2000)"
     )
-    parser.add_argument("--workers", type=int, default=2, help="Beam worker processes (1 = in-process)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Beam worker processes (1 = in-process, fastest on a small machine)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="pool and job seed")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="server port on 127.0.0.1 (0: any free one)"
