@@ -1,0 +1,278 @@
+"""The scale plan for a large candidate pool: per stage the records, CPU, shuffle bytes and worker memory.
+
+Per-core rates come from the project's benchmarks (pass them as flags: bench_matching.py,
+bench_image_rules.py, bench_synsets.py print them); ``--measure`` adds figures measured here with the
+project's own code (near-duplicate pair checks per second, bytes per side-input dict entry, the token
+table, the eval blocklist, the size of a stored JPEG). Everything else is an assumption with a flag,
+printed in the output's assumption table. Prints Markdown (deploy/README.md §7 is this output).
+
+    python benchmarks/scale_plan.py --measure --match-rate 40000 --text-rate 60000 --matcher-mb 300 \\
+        --image-rate 60 --label-rate 1500
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import random
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from filters.dedup import DEFAULT_DEDUP, bucket_pairs
+from filters.eval_blocklist import EvalBlocklist, EvalEntry
+from filters.image import process_image
+from filters.rare_tokens import TokenFrequencyTable
+
+GB = 1e9
+# Share of unrelated image pairs that share a pHash band key, by radius (bands = radius + 1), measured by
+# benchmarks/calibrate_phash.py on real photos (recorded in filters.dedup.DedupConfig's docstring).
+BAND_COLLISION_SHARE = {4: 0.0014, 6: 0.016, 8: 0.073, 10: 0.21}
+
+
+@dataclass
+class Assumptions:
+    """Not measured here: each is a flag. Survival = share of records a stage keeps."""
+
+    pool: float = 1e9
+    row_bytes: float = 200  # url + alt-text + a few columns, compressed parquet
+    survive_text: float = 0.70  # junk, length 3–20 words, rare tokens
+    survive_shared: float = 0.90  # alt-texts shared by > 10 images
+    survive_match: float = 0.50  # MetaCLIP: about half of English alt-texts match the 500k list
+    queries_per_match: float = 3.5  # MetaCLIP: entries matched per matching text
+    survive_pre_balance: float = 0.60  # 20k cap × (1 + margin) before download
+    survive_fetch: float = 0.70  # dead links, timeouts, refusals
+    survive_image: float = 0.80  # > 200 px, aspect < 3, decodable
+    survive_dedup: float = 0.85  # exact + near + eval-set + > 1000 alt-texts
+    survive_final: float = 0.90  # exact 20k cap after dedup
+    image_kb: float = 150  # average downloaded image
+    ngrams_per_caption: float = 19  # ~10 unigrams + ~9 bigrams
+    combine_keep: float = 0.5  # share of pre-combine elements a lifted combine still shuffles
+    shared_captions: float = 5e6  # alt-texts over the 10-image limit (the DropShared side input)
+    eval_images: float = 1e5  # evaluation images in the blocklist
+    light_record_bytes: float = 600  # a record without its JPEG, pickled
+    workers: int = 500
+    vcpus: int = 8  # n2-standard-8 / n2-highmem-8
+    worker_gbps: float = 2.0  # sustained download per worker VM
+    fetches_per_worker: float = 500  # images/s one worker VM completes (bound by remote latency, not CPU)
+    efficiency: float = 0.7  # share of vCPU time spent in the stage's own code
+    read_rate: float = 20_000  # rows/s per core to read parquet into records
+
+
+@dataclass
+class Measured:
+    """Per-core figures; the first five come from the benchmarks, the rest from ``--measure``."""
+
+    match_rate: float | None = None  # captions/s per CPU s, 500k-entry Aho-Corasick (bench_matching)
+    text_rate: float | None = None  # normalize_text + check_caption captions/s per CPU s (bench_matching)
+    matcher_mb: float | None = None  # matcher memory for 500k entries (bench_matching)
+    image_rate: float | None = None  # rule path images/s per core, ≤ 640 px JPEGs (bench_image_rules)
+    label_rate: float | None = None  # synset labelling captions/s per core, warm (bench_synsets)
+    beam_text_rate: float | None = (
+        None  # read → pre-download balance on Beam, candidates/s/core (bench_pipeline)
+    )
+    beam_image_rate: float | None = None  # image check + hash + dedup on Beam, images/s/core (bench_pipeline)
+    pair_checks_rate: float | None = None  # bucket_pairs Hamming checks/s per core
+    dict_entry_bytes: float | None = None  # {16-byte digest: count} side-input entry
+    token_table_mb: float | None = None  # TokenFrequencyTable of 1M unigrams + 1M bigrams
+    blocklist_mb_per_100k: float | None = None  # EvalBlocklist with 100k entries
+    jpeg_kb: float | None = None  # a stored JPEG (shorter side 256)
+
+
+def _allocated(build: Callable[[], object]) -> tuple[float, object]:
+    tracemalloc.start()
+    value = build()
+    size, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return size, value
+
+
+def measure(m: Measured) -> None:
+    """Fills the ``--measure`` figures with the project's own functions on this machine."""
+    rng = random.Random(0)
+    members = [(i, f"{rng.getrandbits(64):016x}") for i in range(3000)]
+    start = time.process_time()
+    bucket_pairs(members, DEFAULT_DEDUP.radius)
+    m.pair_checks_rate = len(members) * (len(members) - 1) / 2 / (time.process_time() - start)
+    n = 200_000
+    size, _ = _allocated(
+        lambda: {hashlib.blake2b(str(i).encode(), digest_size=16).digest(): i for i in range(n)}
+    )
+    m.dict_entry_bytes = size / n
+    words = [f"{rng.choice('bcdfgklmnprst')}{i:x}ing" for i in range(n)]
+    size, _ = _allocated(
+        lambda: TokenFrequencyTable.from_counts(
+            {w: n - i for i, w in enumerate(words)}, {f"{w} {w[::-1]}": i for i, w in enumerate(words)}, n, n
+        )
+    )
+    m.token_table_mb = size / 1e6 * (1e6 / n)
+    entries = [
+        EvalEntry("eval", f"{rng.getrandbits(256):064x}", f"{rng.getrandbits(64):016x}")
+        for _ in range(n // 2)
+    ]
+    size, _ = _allocated(lambda: EvalBlocklist(entries))
+    m.blocklist_mb_per_100k = size / 1e6 * (1e5 / len(entries))
+    m.jpeg_kb = _stored_jpeg_kb()
+
+
+def _stored_jpeg_kb() -> float:
+    import skimage.data
+    from PIL import Image
+
+    sizes = []
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        buffer = io.BytesIO()
+        Image.fromarray(getattr(skimage.data, name)()).convert("RGB").save(buffer, "JPEG", quality=90)
+        sizes.append(len(process_image(buffer.getvalue()).jpeg))
+    return sum(sizes) / len(sizes) / 1e3
+
+
+def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
+    """One row per stage: records in, core-hours, shuffle GB, memory per SDK process (MB), note."""
+    n_text = a.pool * a.survive_text
+    n_match = n_text * a.survive_shared
+    n_pre = n_match * a.survive_match
+    n_fetch = n_pre * a.survive_pre_balance
+    n_image = n_fetch * a.survive_fetch
+    n_dedup = n_image * a.survive_image
+    n_final = n_dedup * a.survive_dedup
+    n_out = n_final * a.survive_final
+    jpeg = (m.jpeg_kb or 0) * 1e3
+    chunk_bits = 64 / DEFAULT_DEDUP.bands
+    checks = BAND_COLLISION_SHARE[DEFAULT_DEDUP.radius] * n_dedup**2 / 2
+    biggest_group = n_dedup / 2**chunk_bits
+    fetch_bytes = n_fetch * a.image_kb * 1e3
+    fetch_hours = (
+        max(n_fetch / (a.workers * a.fetches_per_worker), fetch_bytes * 8 / (a.workers * a.worker_gbps * 1e9))
+        / 3600
+    )
+
+    def hours(records: float, rate: float | None) -> float | None:
+        return records / rate / 3600 if rate else None
+
+    return [
+        dict(stage="ReadCandidates", records=a.pool, core_h=hours(a.pool, a.read_rate),
+             shuffle=None, memory=None,
+             note=f"{a.pool * a.row_bytes / GB:,.0f} GB read; only read units (row groups, files) are shuffled"),
+        dict(stage="CleanText", records=a.pool, core_h=hours(a.pool, m.text_rate),
+             shuffle=a.pool * a.ngrams_per_caption * a.combine_keep * 30 / GB, memory=m.token_table_mb,
+             note="n-gram document frequencies (lifted Count) → 1M+1M token table as a side input"),
+        dict(stage="DropSharedAltTexts", records=n_text, core_h=None,
+             shuffle=n_text * (48 + 24) / GB, memory=_mb(a.shared_captions, m.dict_entry_bytes),
+             note=f"distinct (caption, url) digests, then images per caption; {a.shared_captions:,.0f} "
+                  "over-limit digests held by every worker"),
+        dict(stage="MatchQueries", records=n_match, core_h=hours(n_match, m.match_rate),
+             shuffle=n_match * a.survive_match * a.queries_per_match * 16 * a.combine_keep / GB,
+             memory=(m.matcher_mb or 0) + (_mb(5e5, m.dict_entry_bytes) or 0) or None,
+             note="Aho-Corasick over 500k entries, per-query counts (lifted) as a 500k-entry side input"),
+        dict(stage="BalanceBeforeDownload", records=n_pre, core_h=None, shuffle=n_pre * 40 / GB, memory=None,
+             note="Top.SmallestPerKey(cap) on (query, rank) tuples; records are never grouped"),
+        dict(stage="FetchImages", records=n_fetch, core_h=None, shuffle=n_fetch * a.light_record_bytes / GB,
+             memory=None,
+             note=f"{fetch_bytes / 1e12:,.0f} TB downloaded: {fetch_hours:,.1f} h on {a.workers} workers "
+                  f"(the slower of {a.fetches_per_worker:g} images/s and {a.worker_gbps:g} Gbit/s per worker)"),
+        dict(stage="CheckAndHashImages", records=n_image, core_h=hours(n_image, m.image_rate),
+             shuffle=None, memory=None, note="decode, rules, resize, JPEG, sha256 + pHash (fused with fetch)"),
+        dict(stage="Deduplicate", records=n_dedup, core_h=hours(checks, m.pair_checks_rate),
+             shuffle=n_dedup * (120 + DEFAULT_DEDUP.bands * 80 + 60 + a.light_record_bytes) / GB,
+             memory=(m.blocklist_mb_per_100k or 0) * a.eval_images / 1e5 or None,
+             note=f"{checks:.1e} Hamming checks in {DEFAULT_DEDUP.bands} bands of {chunk_bits:.1f} bits; "
+                  f"largest group ~{biggest_group:,.0f} images = {hours(biggest_group**2 / 2, m.pair_checks_rate) or 0:,.1f} h on one core"),
+        dict(stage="BalanceQueries", records=n_final, core_h=None, shuffle=n_final * 40 / GB, memory=None,
+             note="exact 20k cap, same tuple combine"),
+        dict(stage="LabelSynsets", records=n_out, core_h=hours(n_out, m.label_rate), shuffle=None, memory=None,
+             note="POS tagging + WordNet lookups"),
+        dict(stage="WriteShards", records=n_out, core_h=None, shuffle=n_out * (jpeg + a.light_record_bytes) / GB,
+             memory=None, note=f"{n_out / 1e4:,.0f} shards of 10k; {n_out * jpeg / 1e12:,.1f} TB of JPEGs joined by bucket"),
+    ]  # fmt: skip
+
+
+def _mb(entries: float, entry_bytes: float | None) -> float | None:
+    return entries * entry_bytes / 1e6 if entry_bytes else None
+
+
+def _fmt(value: object, spec: str) -> str:
+    return "?" if value is None else format(value, spec)
+
+
+def render(a: Assumptions, m: Measured) -> str:
+    rows = plan(a, m)
+    lines = ["| stage | records in | CPU core-hours | shuffle GB | memory / SDK process (MB) | what dominates |",
+             "|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['stage']} | {_fmt(r['records'], ',.2e')} | {_fmt(r['core_h'], ',.0f')} | "
+            f"{_fmt(r['shuffle'], ',.0f')} | {_fmt(r['memory'], ',.0f')} | {r['note']} |"
+        )
+    by_stage = {r["stage"]: r for r in rows}
+    core_h = sum(r["core_h"] or 0 for r in rows)
+    shuffle = sum(r["shuffle"] or 0 for r in rows)
+    cores = a.workers * a.vcpus
+    lines += ["", f"Stage code alone: {core_h:,.0f} core-hours (? = not measured, left out), "
+                  f"{shuffle / 1e3:,.1f} TB shuffled; on {a.workers} workers × {a.vcpus} vCPU at "
+                  f"{a.efficiency:.0%} efficiency: {core_h / (cores * a.efficiency):,.1f} h."]  # fmt: skip
+    if m.beam_text_rate and m.beam_image_rate:
+        beam_h = (
+            a.pool / m.beam_text_rate / 3600
+            + by_stage["CheckAndHashImages"]["records"] / m.beam_image_rate / 3600
+            + (by_stage["Deduplicate"]["core_h"] or 0)
+            + (by_stage["LabelSynsets"]["core_h"] or 0)
+        )
+        lines.append(
+            f"With Beam's measured cost per record (bench_pipeline: {m.beam_text_rate:,.0f} candidates/s/core "
+            f"through the text stages, {m.beam_image_rate:,.0f} images/s/core through image checks + dedup) "
+            f"plus the near-duplicate checks and labelling: {beam_h:,.0f} core-hours = {beam_h / cores:,.1f} h "
+            f"on {a.workers} × {a.vcpus} vCPU."
+        )
+    lines += ["", "| figure | value | source |", "|---|---:|---|"]
+    for f in fields(Measured):
+        value = getattr(m, f.name)
+        lines.append(
+            f"| {f.name} | {_fmt(value, ',.4g')} | measured: {_SOURCES[f.name] if value is not None else 'not given'} |"
+        )
+    for f in fields(Assumptions):
+        lines.append(f"| {f.name} | {getattr(a, f.name):,.4g} | assumed (--{f.name.replace('_', '-')}) |")
+    return "\n".join(lines)
+
+
+_SOURCES = {
+    "match_rate": "bench_matching.py, Aho-Corasick captions per CPU-s",
+    "text_rate": "bench_matching.py, normalize + check_caption per CPU-s",
+    "matcher_mb": "bench_matching.py, peak RSS of the process that built the matcher",
+    "image_rate": "bench_image_rules.py, rule path on ≤ 640 px JPEGs, per CPU-s",
+    "label_rate": "bench_synsets.py, labels() with warm caches",
+    "beam_text_rate": "bench_pipeline.py, text stages on Beam in-process, marginal",
+    "beam_image_rate": "bench_pipeline.py, image stages on Beam in-process, marginal",
+    "pair_checks_rate": "scale_plan.py --measure, bucket_pairs on 3,000 hashes",
+    "dict_entry_bytes": "scale_plan.py --measure, tracemalloc of 200k entries",
+    "token_table_mb": "scale_plan.py --measure, TokenFrequencyTable scaled to 1M + 1M",
+    "blocklist_mb_per_100k": "scale_plan.py --measure, EvalBlocklist of 100k entries",
+    "jpeg_kb": "scale_plan.py --measure, process_image on 4 scikit-image photos",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", action="store_true", help="measure the dedup/memory/JPEG figures here")
+    for group in (Assumptions(), Measured()):
+        for f in fields(group):
+            default = getattr(group, f.name)
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=float if f.type != "int" else int,
+                                default=default, help=f"default {default}")  # fmt: skip
+    args = vars(parser.parse_args(argv))
+    a = Assumptions(**{f.name: args[f.name] for f in fields(Assumptions)})
+    m = Measured(**{f.name: args[f.name] for f in fields(Measured)})
+    if args["measure"]:
+        measure(m)
+    print(render(a, m))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
