@@ -34,7 +34,9 @@ setup(
     version="0.1.0",
     description="Curate web image/alt-text pairs into balanced, labelled WebDataset shards and train CLIP/ALIGN/CatLIP on them.",
     python_requires=">=3.10",
-    packages=find_packages(include=["filters", "filters.*", "pipelines", "pipelines.*", "trainer", "trainer.*"]),
+    packages=find_packages(
+        include=["filters", "filters.*", "pipelines", "pipelines.*", "trainer", "trainer.*"]
+    ),
     include_package_data=True,
     install_requires=CURATION + TRAINING,
     extras_require={"dev": DEV, "gcp": ["apache-beam[gcp]==2.77.0"], "aws": ["apache-beam[aws]==2.77.0"]},
