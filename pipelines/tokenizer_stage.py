@@ -6,10 +6,21 @@ pre-tokeniser, as ALIGN's BERT text tower uses.
 
 Training runs on one worker, so the captions are a deterministic sample: the ``max_captions`` with
 the smallest ``unit_hash(key, "tokenizer", seed)`` (a lifted ``Top`` combine), trained in that order.
+
+Same captions → byte-identical tokenizer.json in every process. ``WordPieceTrainer`` on its own is
+not: it gives the continuing-subword pieces (``##x``) their ids in Rust hash-map order, and those ids
+break ties between equally frequent merges (huggingface/tokenizers#1794), so ids and even pieces
+change from run to run. The trainer never re-numbers a piece it already holds, so we hand it every
+``##x`` of the alphabet up front, in code-point order, next to the specials; then every id, and so
+every tie, is fixed before the first merge. The alphabet is chosen by us, too (most frequent
+characters that fit ``vocab_size``, never splitting a group of equal counts), because the trainer's
+own ``limit_alphabet`` cut breaks count ties in hash order as well. The trained vocabulary is then
+loaded into a fresh WordPiece model so that only the five real specials are special tokens.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -22,26 +33,63 @@ from pipelines.files import write_bytes
 
 TOKENIZER_FILE = "tokenizer.json"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+UNK_TOKEN = "[UNK]"
+CONTINUING_PREFIX = "##"
+
+
+def bert_uncased(model: WordPiece) -> Tokenizer:
+    """``model`` behind BERT's uncased normaliser and pre-tokeniser, with the WordPiece decoder."""
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece(prefix=CONTINUING_PREFIX)
+    return tokenizer
+
+
+def count_chars(tokenizer: Tokenizer, captions: Iterable[str]) -> Counter[str]:
+    """Character counts exactly as the trainer sees them: in the normalised, pre-tokenised words."""
+    counts: Counter[str] = Counter()
+    for caption in captions:
+        normalized = tokenizer.normalizer.normalize_str(caption)
+        counts.update("".join(word for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized)))
+    return counts
+
+
+def choose_alphabet(char_counts: Counter[str], vocab_size: int) -> list[str]:
+    """The characters to keep, in code-point order: the most frequent ones whose bare and ``##`` forms
+    fit in ``vocab_size`` beside the specials. A group of equally frequent characters is kept or
+    dropped whole, so the cut never depends on an order the counts do not fix."""
+    ranked = sorted(char_counts.values(), reverse=True)
+    keep = min(len(ranked), max(0, (vocab_size - len(SPECIAL_TOKENS)) // 2))
+    while 0 < keep < len(ranked) and ranked[keep - 1] == ranked[keep]:
+        keep -= 1
+    return sorted(char for char, count in char_counts.items() if keep and count >= ranked[keep - 1])
 
 
 def train_wordpiece(captions: Iterable[str], vocab_size: int, min_frequency: int = 2) -> Tokenizer:
-    """A BERT-style uncased WordPiece tokenizer trained on ``captions`` with the dataset's specials."""
-    tokenizer = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
+    """A BERT-style uncased WordPiece tokenizer trained on ``captions`` with the dataset's specials;
+    the same captions give the same tokenizer.json bytes in any process."""
+    captions = list(captions)
+    learner = bert_uncased(WordPiece(unk_token=UNK_TOKEN, continuing_subword_prefix=CONTINUING_PREFIX))
+    alphabet = choose_alphabet(count_chars(learner, captions), vocab_size)
     trainer = WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *(CONTINUING_PREFIX + char for char in alphabet)],
+        limit_alphabet=len(alphabet),
+        continuing_subword_prefix=CONTINUING_PREFIX,
         show_progress=False,
     )
-    tokenizer.train_from_iterator(list(captions), trainer)
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    learner.train_from_iterator(captions, trainer)
+    vocab = learner.get_vocab(with_added_tokens=False)
+    tokenizer = bert_uncased(
+        WordPiece(vocab=vocab, unk_token=UNK_TOKEN, continuing_subword_prefix=CONTINUING_PREFIX)
+    )
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        special_tokens=[(token, vocab[token]) for token in ("[CLS]", "[SEP]")],
     )
     return tokenizer
 
