@@ -9,11 +9,13 @@ is the one line ``curate`` prints.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 from collections.abc import Callable
 from typing import Any
 
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -41,6 +43,13 @@ DEFAULT_TOKENIZER_CAPTIONS = 1_000_000
 # ALIGN keeps the 100 million most frequent unigrams and bigrams; a side input of that size does not fit
 # a worker, so the default keeps 1M of each (a pool with fewer distinct n-grams keeps them all).
 DEFAULT_TOP_NGRAMS = 1_000_000
+# Schemes Beam reads only with an optional extra: the module its filesystem needs, and what installs it.
+_SCHEME_EXTRAS = {
+    "gs": ("google.cloud.storage", "the gcp extra (pip install 'alt-text-curation[gcp]')"),
+    "s3": ("boto3", "the aws extra (pip install 'alt-text-curation[aws]')"),
+    "hdfs": ("hdfs", "Beam's hadoop extra (pip install 'apache-beam[hadoop]==2.77.0')"),
+    "azfs": ("azure.storage.blob", "Beam's azure extra (pip install 'apache-beam[azure]==2.77.0')"),
+}
 
 
 class OptionError(ValueError):
@@ -195,12 +204,19 @@ def _built(factory: Any, flag_names: str, **values: Any) -> Any:
 def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     """Parses and validates the curation flags; returns the config and the flags left for Beam."""
     args, beam_args = parser().parse_known_args(argv)
+    # Object stores read their settings (S3's region and keys, ...) from Beam's flags; the pipeline
+    # sets the same options again when it is built.
+    FileSystems.set_options(PipelineOptions(beam_args))
     _require(
         bool(args.input), "--input is required: candidate files (parquet, jsonl, csv, tsv) or WebDataset .tar"
     )
     patterns = tuple(p.strip() for p in args.input.split(",") if p.strip())
+    for pattern in patterns:
+        check_filesystem(pattern, "read")
     try:
         inputs = match_inputs(list(patterns), args.input_format)
+    except OSError as error:  # the store answered with an error (credentials, permissions, network)
+        raise OptionError(f"--input: {_first_line(error)}") from None
     except ValueError as error:
         raise OptionError(str(error).splitlines()[0]) from None
     _require(bool(args.output), "--output is required: the dataset directory to write")
@@ -316,24 +332,60 @@ def _check_file(flag: str, path: str | None, loader: Callable[[str], Any]) -> An
     returns what the loader made, or None without a path."""
     if path is None:
         return None
+    check_filesystem(path, "read")
     try:
         found = FileSystems.exists(path)
-    except ValueError as error:  # a scheme whose filesystem is not installed (gs:// without apache-beam[gcp])
-        raise OptionError(f"{flag} {path}: {error}") from None
+    except (ValueError, OSError) as error:
+        raise OptionError(f"{flag} {path}: {_first_line(error)}") from None
     _require(found, f"{flag} file not found: {path}")
     try:
         with local_copy(path) as local:
             return loader(local)
     except (ValueError, OSError) as error:
-        raise OptionError(
-            f"{flag}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-        ) from None
+        raise OptionError(f"{flag}: {_first_line(error)}") from None
 
 
 def _holds_dataset(output: str) -> bool:
     root = output.rstrip("/")
+    check_filesystem(output, "write")
     try:
         results = FileSystems.match([f"{root}/manifest.json", f"{root}/*.tar"])
-    except ValueError as error:
-        raise OptionError(f"--output {output}: {error}") from None
+    except (ValueError, OSError) as error:
+        raise OptionError(f"--output {output}: {_first_line(error)}") from None
     return any(result.metadata_list for result in results)
+
+
+def check_filesystem(path: str, verb: str) -> None:
+    """Raises OptionError (``cannot read gs://b/x: install the gcp extra ...``) when no installed Beam
+    filesystem can reach ``path``; local paths always pass."""
+    scheme = FileSystems.get_scheme(path)
+    if scheme is None:
+        return
+    module, install = _SCHEME_EXTRAS.get(scheme, ("", ""))
+    if module and not _importable(module):
+        raise OptionError(f"cannot {verb} {path}: install {install} or use a local path")
+    try:
+        FileSystems.get_filesystem(path)
+    except (ValueError, OSError) as error:
+        if not module:  # Beam's own message here always suggests the gcp extra, whatever the scheme
+            raise OptionError(
+                f"cannot {verb} {path}: no filesystem for {scheme}://; use a local path, gs://, s3://, "
+                "hdfs:// or azfs://"
+            ) from None
+        raise OptionError(f"cannot {verb} {path}: {_first_line(error)}") from None
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except Exception:  # missing, or installed but broken (a failing import deep inside): reinstall either way
+        return False
+    return True
+
+
+def _first_line(error: Exception) -> str:
+    """The innermost cause's message: BeamIOError nests one error per path inside its own text."""
+    while isinstance(error, BeamIOError) and len(error.exception_details or {}) == 1:
+        error = next(iter(error.exception_details.values()))
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from filters.eval_blocklist import build_eval_blocklist
 from pipelines.job import clear_output, prepare
-from pipelines.options import CurationOptions, OptionError, resolve
+from pipelines.options import CurationOptions, OptionError, check_filesystem, resolve
 from tests.image_fixtures import photo_jpeg
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,6 +122,74 @@ def test_cli_missing_allowlist_is_one_line_and_exit_code_2(files: dict[str, Path
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["curate: error: --allowlist file not found: /nope/allow.json"]
     assert not files["out"].exists()
+
+
+def missing(module: str) -> bool:
+    """Whether ``module`` cannot be imported here (the extras these tests are about are not installed)."""
+    try:
+        importlib.import_module(module)
+    except Exception:
+        return True
+    return False
+
+
+def test_cli_gs_input_without_the_gcp_extra_is_one_line_and_exit_code_2(files: dict[str, Path]) -> None:
+    if not missing("google.cloud.storage"):
+        pytest.skip("the gcp extra is installed here: gs:// paths are readable")
+    result = run_cli("--input", "gs://bucket/x.parquet", f"--allowlist={files['allowlist']}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "curate: error: cannot read gs://bucket/x.parquet: install the gcp extra "
+        "(pip install 'alt-text-curation[gcp]') or use a local path"
+    ]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flag", "path", "module", "message"),
+    [
+        ("--input", "hdfs://namenode/pool/*.parquet", "hdfs",
+         "cannot read hdfs://namenode/pool/*.parquet: install Beam's hadoop extra "
+         "(pip install 'apache-beam[hadoop]==2.77.0') or use a local path"),
+        ("--input", "s3://bucket/pool.parquet", "boto3",
+         "cannot read s3://bucket/pool.parquet: install the aws extra "
+         "(pip install 'alt-text-curation[aws]') or use a local path"),
+        ("--input", "azfs://account/container/pool.parquet", "azure.storage.blob",
+         "cannot read azfs://account/container/pool.parquet: install Beam's azure extra"),
+        ("--output", "gs://bucket/dataset", "google.cloud.storage",
+         "cannot write gs://bucket/dataset: install the gcp extra"),
+        ("--allowlist", "s3://bucket/allow.json", "boto3", "cannot read s3://bucket/allow.json: install the aws"),
+        ("--input", "ftp://host/pool.parquet", "",
+         "cannot read ftp://host/pool.parquet: no filesystem for ftp://; use a local path, gs://, s3://"),
+    ],
+)  # fmt: skip
+def test_a_store_without_its_extra_is_a_one_line_error(
+    files: dict[str, Path], flag: str, path: str, module: str, message: str
+) -> None:
+    if module and not missing(module):
+        pytest.skip(f"{module} is installed here: {path} is reachable")
+    with pytest.raises(OptionError) as error:
+        resolve([*args(files), f"{flag}={path}"])
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+class DeniedFileSystem(LocalFileSystem):
+    """A store that is installed but refuses the caller, as a bucket without read permission does."""
+
+    @classmethod
+    def scheme(cls) -> str:
+        return "denied"
+
+    def match(self, patterns: list[str], limits: list[int] | None = None) -> list:
+        refusal = PermissionError("403 Forbidden: the caller lacks storage.objects.list on the bucket")
+        raise BeamIOError("Match operation failed", {patterns[0]: refusal})
+
+
+def test_a_store_that_refuses_the_caller_is_a_one_line_error(files: dict[str, Path]) -> None:
+    check_filesystem("denied://bucket/pool.parquet", "read")  # the filesystem itself is installed
+    with pytest.raises(OptionError) as error:
+        resolve([*args(files), "--input=denied://bucket/pool.parquet"])
+    assert str(error.value) == "--input: 403 Forbidden: the caller lacks storage.objects.list on the bucket"
 
 
 def test_a_blocklist_hashed_at_another_image_size_is_refused(files: dict[str, Path], tmp_path: Path) -> None:
