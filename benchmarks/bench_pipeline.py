@@ -7,6 +7,8 @@ Two stage groups, each run three ways on the same data in the same process:
 - image stages (ReadCandidates of WebDataset tars → CheckAndHashImages → Deduplicate) over real photos
   (scikit-image's and Debian's mate-backgrounds, as ≤ 1024 px JPEGs): images/s/core.
 
+img2dataset's own ``Resizer`` on the same images is printed as a second image baseline.
+
 Ways: the same ``filters`` functions in a plain loop (baseline, 1 core); Beam in-process (FnApiRunner,
 1 core); Beam with 2 worker processes (``--direct_running_mode=multi_processing``, counted as 2 cores).
 Beam figures include pipeline construction and worker start-up, so they improve with size; the
@@ -166,6 +168,25 @@ def image_baseline(sources: list[bytes], count: int) -> float:
     return time.perf_counter() - start
 
 
+def img2dataset_baseline(sources: list[bytes], count: int) -> float:
+    """img2dataset's own Resizer (OpenCV decode + resize + encode, no hashes) on the same images."""
+    from img2dataset.resizer import ResizeMode, Resizer
+
+    rules = ImageRules()
+    resizer = Resizer(
+        image_size=rules.output_side,
+        resize_mode=ResizeMode.keep_ratio,
+        resize_only_if_bigger=True,
+        encode_quality=rules.jpeg_quality,
+        min_image_size=rules.min_side,
+        max_aspect_ratio=rules.max_aspect,
+    )
+    start = time.perf_counter()
+    for i in range(count):
+        resizer(io.BytesIO(sources[i % len(sources)]))
+    return time.perf_counter() - start
+
+
 def report(title: str, unit: str, baseline: float, timings: dict[int, dict[int, float]]) -> list[str]:
     """Rates per core: whole run (start-up included) and, given a smaller run too, the marginal rate
     (extra records / extra seconds: the steady state once the pipeline is built and workers are up)."""
@@ -221,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         timings = {w: {s: run_beam(lambda p, s=s: image_stages(p, image_pools[s]), w, count_file) for s in image_sizes}
                    for w in workers}  # fmt: skip
         lines += report("image stages", "images", base, timings)
+        full = image_sizes[-1]
+        resizer_rate = full / img2dataset_baseline(sources, full)
+        line = f"  img2dataset Resizer loop, 1 core {resizer_rate:>8.0f} images/s/core (decode+resize+encode only)"
+        if 1 in timings:
+            line += f"; Beam in-process whole run = {full / timings[1][full] / resizer_rate:.2f}× this"
+        lines.append(line)
         lines.append(f"  ({count_file.read_text()} of {image_sizes[-1]} images reached the dedup verdicts)")
     print("\n".join(lines))
     return 0
