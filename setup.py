@@ -45,6 +45,8 @@ setup(
             "curate=pipelines.curate:main",
             "curation-report=pipelines.report:main",
             "install-wordnet=filters.wordnet_data:main",
+            "train-image-text=trainer.train:main",
+            "evaluate-image-text=trainer.evaluate:main",
         ]
     },
 )
