@@ -240,8 +240,8 @@ def test_overrides_merge_nested_keys():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"depth": 3}, r"unknown key\(s\) \['depth'\] in model config"),
-        ({"vision": {"patch": 8}}, r"unknown key\(s\) \['patch'\] in model.vision config"),
+        ({"depth": 3}, r"unknown option model.depth \(known: name, vision, text"),
+        ({"vision": {"patch": 8}}, r"unknown option model.vision.patch \(known: kind,"),
         ({"vision": {"layers": "12"}}, r"model.vision.layers must be int, got '12'"),
         ({"vision": {"kind": "resnet"}}, r"vision.kind must be one of"),
         ({"vision": {"patch_size": 7}}, r"not a multiple of patch_size"),
@@ -271,7 +271,7 @@ def test_config_file_errors_are_clear(tmp_path):
         load_model_config(str(listing))
     nameless = tmp_path / "nameless.json"
     nameless.write_text(json.dumps({"embed_dim": 8}))
-    with pytest.raises(ValueError, match=r"model config: .*name"):
+    with pytest.raises(ValueError, match=r"^model: .*name"):
         load_model_config(str(nameless))
 
 

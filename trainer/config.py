@@ -10,11 +10,8 @@ a one-line message.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +19,9 @@ from typing import Any
 import yaml
 
 from trainer.objectives import OBJECTIVE_NAMES, ObjectiveConfig
+from trainer.typed_config import ConfigError, from_dict
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-
-
-class ConfigError(ValueError):
-    """A user's mistake in the run's options; the message says what to change."""
 
 
 @dataclass
@@ -163,76 +157,6 @@ def load_train_config(
     if suffix in OBJECTIVE_NAMES and "name" not in tree.get("objective", {}):
         set_path(tree, ["objective", "name"], suffix)
     return from_dict(TrainConfig, tree, "config")
-
-
-def from_dict(cls: type, data: Any, where: str) -> Any:
-    """Builds dataclass ``cls`` from nested plain values, with a one-line error for a bad key or type."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f"unknown option {where}.{unknown[0]} (known: {', '.join(names)})")
-    values = {key: _coerce(hints[key], value, f"{where}.{key}") for key, value in data.items()}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where}: {error}") from error
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if isinstance(hint, types.UnionType) or origin is typing.Union:
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        for option in (o for o in options if o is not type(None)):
-            try:
-                return _coerce(option, value, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where} must be {_name(hint)}, got {value!r}")
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where)
-    if origin in (tuple, list):
-        if not isinstance(value, list | tuple):
-            value = [value] if origin is list else value
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        args = typing.get_args(hint)
-        if origin is tuple:
-            if len(value) != len(args):
-                raise ConfigError(f"{where} must have {len(args)} values, got {value!r}")
-            return tuple(_coerce(arg, item, where) for arg, item in zip(args, value))
-        return [_coerce(args[0], item, where) for item in value]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a mapping, got {value!r}")
-        return dict(value)
-    return _scalar(hint, value, where)
-
-
-def _scalar(hint: Any, value: Any, where: str) -> Any:
-    if hint is Any:
-        return value
-    if hint is bool and isinstance(value, bool):
-        return value
-    if hint in (int, float):
-        if isinstance(value, str):  # "1e-3" stays a string in YAML 1.1
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if hint is int and value != int(value):
-                raise ConfigError(f"{where} must be an integer, got {value!r}")
-            return hint(value)
-    if hint is str and isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value)
-    raise ConfigError(f"{where} must be {_name(hint)}, got {value!r}")
-
-
-def _name(hint: Any) -> str:
-    return getattr(hint, "__name__", str(hint).replace("typing.", ""))
 
 
 def validate(cfg: TrainConfig) -> None:

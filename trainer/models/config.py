@@ -1,8 +1,8 @@
 """Typed model configurations, the named presets and the loader for preset names or JSON/YAML files.
 
 `VisionConfig` is flat: ViT fields (patch_size, width, layers, heads, mlp_ratio) are read when
-kind == "vit", EfficientNet fields (width_mult, depth_mult, dropout, drop_path_rate) when
-kind == "efficientnet". `dataclasses.asdict(cfg)` round-trips through `model_config_from_dict`.
+kind == "vit", EfficientNet fields (width_mult, depth_mult, dropout, drop_path_rate, bn_momentum)
+when kind == "efficientnet". `dataclasses.asdict(cfg)` round-trips through `model_config_from_dict`.
 
 Preset sources:
 - "vit-b-16-*": ViT-B/16 at 224 px (Dosovitskiy et al. 2021, Table 1: width 768, 12 layers, 12 heads,
@@ -21,6 +21,9 @@ Preset sources:
   12 layers, 12 heads, 32k vocabulary, 64 tokens), embedding 768. Image pooling is the class token
   here, not SigLIP's attention-pooling head.
 - "tiny-*": 1-3M-parameter versions of the same towers at 64 px for CPU tests and smoke runs.
+  "tiny-align" uses PyTorch's default BatchNorm momentum 0.1 instead of TF's 0.01 (decay 0.99, the
+  EfficientNet default): at 0.01 the running statistics of a few-hundred-step run still carry the
+  untrained first steps, and eval-mode features collapse to chance although the training loss is low.
 
 `vocab_size` in every preset is a placeholder: the loop overrides it with the size of the dataset's
 `tokenizer.json`.
@@ -31,13 +34,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from trainer.typed_config import ConfigError, from_dict
 
 VISION_KINDS = ("vit", "efficientnet")
 TEXT_KINDS = ("clip", "bert")
@@ -60,6 +63,8 @@ class VisionConfig:
     depth_mult: float = 1.0
     dropout: float = 0.2
     drop_path_rate: float = 0.2
+    # PyTorch BatchNorm momentum; 0.01 is TF's decay 0.99 that EfficientNet was trained with
+    bn_momentum: float = 0.01
 
     def __post_init__(self) -> None:
         _require(self.kind in VISION_KINDS, f"vision.kind must be one of {VISION_KINDS}, got {self.kind!r}")
@@ -79,6 +84,9 @@ class VisionConfig:
             _require(
                 0.0 <= self.drop_path_rate < 1.0,
                 f"vision.drop_path_rate must be in [0, 1), got {self.drop_path_rate}",
+            )
+            _require(
+                0.0 < self.bn_momentum <= 1.0, f"vision.bn_momentum must be in (0, 1], got {self.bn_momentum}"
             )
 
 
@@ -141,7 +149,9 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny-clip": ModelConfig("tiny-clip", _TINY_VIT, _TINY_CLIP_TEXT, embed_dim=128),
     "tiny-align": ModelConfig(
         "tiny-align",
-        VisionConfig(kind="efficientnet", image_size=64, width_mult=0.25, depth_mult=0.25, dropout=0.2),
+        VisionConfig(
+            kind="efficientnet", image_size=64, width_mult=0.25, depth_mult=0.25, dropout=0.2, bn_momentum=0.1
+        ),
         TextConfig(kind="bert", vocab_size=4096, context_length=64, width=128, layers=4, heads=4),
         embed_dim=128,
     ),
@@ -182,7 +192,7 @@ def load_model_config(path_or_preset: str, **overrides: Any) -> ModelConfig:
     Overrides are top-level ModelConfig fields; a dict given for "vision" or "text" updates only the
     keys it names (`load_model_config("tiny-clip", text={"vocab_size": 30000})`), a VisionConfig /
     TextConfig instance replaces the section, and `text=None` drops the text tower. Unknown keys,
-    wrong types and missing files raise ValueError with a one-line reason.
+    wrong types and missing files raise ConfigError (a ValueError) with a one-line reason.
     """
     if path_or_preset in PRESETS:
         base = dataclasses.asdict(PRESETS[path_or_preset])
@@ -194,26 +204,26 @@ def load_model_config(path_or_preset: str, **overrides: Any) -> ModelConfig:
 
 def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """Build a ModelConfig from nested plain dicts (the inverse of `dataclasses.asdict`)."""
-    return _build(ModelConfig, data, "model")
+    return from_dict(ModelConfig, data, "model")
 
 
 def _read_config_file(path_str: str) -> dict[str, Any]:
     path = Path(path_str)
     if not path.is_file():
-        raise ValueError(
+        raise ConfigError(
             f"{path_str!r} is neither a model preset ({', '.join(sorted(PRESETS))}) nor an existing "
             "JSON/YAML file"
         )
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
     if suffix not in (".json", ".yaml", ".yml"):
-        raise ValueError(f"model config {path} must end in .json, .yaml or .yml")
+        raise ConfigError(f"model config {path} must end in .json, .yaml or .yml")
     try:
         data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ValueError(f"cannot parse model config {path}: {error}") from error
+        raise ConfigError(f"cannot parse model config {path}: {error}") from error
     if not isinstance(data, dict):
-        raise ValueError(
+        raise ConfigError(
             f"model config {path} must hold a mapping at the top level, got {type(data).__name__}"
         )
     return data
@@ -229,37 +239,3 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where} config; allowed keys: {names}")
-    kwargs = {key: _coerce(hints[key], value, f"{where}.{key}") for key, value in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as error:  # a required field is missing
-        raise ValueError(f"{where} config: {error}") from error
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise ValueError(f"{where} must not be null")
-    for option in options:
-        if dataclasses.is_dataclass(option):
-            return _build(option, value, where)
-        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option in (str, bool) and isinstance(value, option):
-            return value
-    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    raise ValueError(f"{where} must be {expected}, got {value!r}")
