@@ -293,3 +293,15 @@ def test_image_towers_alone():
         VisionConfig(kind="vit", image_size=32, patch_size=8, width=64, layers=1, heads=2), None
     )
     assert vit(_images(2, 32)).shape == (2, 64)
+
+
+def test_efficientnet_batchnorm_momentum_comes_from_the_config():
+    def momenta(name: str, **vision) -> set[float]:
+        cfg = load_model_config(name, vision=vision)
+        return {m.momentum for m in build_model(cfg).modules() if isinstance(m, nn.BatchNorm2d)}
+
+    assert momenta("efficientnet-b3-align") == {0.01}  # TF's decay 0.99
+    assert momenta("tiny-align") == {0.1}  # short CPU runs: statistics must follow the weights
+    assert momenta("tiny-align", bn_momentum=0.3) == {0.3}
+    with pytest.raises(ValueError, match=r"vision.bn_momentum must be in \(0, 1\]"):
+        load_model_config("tiny-align", vision={"bn_momentum": 0.0})

@@ -55,7 +55,9 @@ def build_image_tower(cfg: VisionConfig, output_dim: int | None) -> nn.Module:
         return VisionTransformer(
             cfg.image_size, cfg.patch_size, cfg.width, cfg.layers, cfg.heads, cfg.mlp_ratio, output_dim
         )
-    return EfficientNet(cfg.width_mult, cfg.depth_mult, cfg.dropout, cfg.drop_path_rate, output_dim)
+    return EfficientNet(
+        cfg.width_mult, cfg.depth_mult, cfg.dropout, cfg.drop_path_rate, output_dim, cfg.bn_momentum
+    )
 
 
 def build_text_tower(cfg: TextConfig, output_dim: int) -> nn.Module:

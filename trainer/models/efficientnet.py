@@ -2,7 +2,7 @@
 
 B0's stage table (Table 1) scaled by width_mult (channels, rounded to multiples of 8) and depth_mult
 (repeats, rounded up); MBConv blocks with squeeze-and-excitation (ratio 0.25 of the block input),
-SiLU, BatchNorm (TF's eps 1e-3, momentum 0.01), stochastic depth rising linearly to drop_path_rate,
+SiLU, BatchNorm (TF's eps 1e-3; momentum ``bn_momentum``, TF's 0.01 by default), stochastic depth rising linearly to drop_path_rate,
 global average pooling, dropout, and a linear projection to the embedding size. With width 1.2 and
 depth 1.4 (B3) the backbone plus a 1000-way head has torchvision's 12,233,232 parameters.
 
@@ -107,6 +107,7 @@ class EfficientNet(nn.Module):
         dropout: float,
         drop_path_rate: float,
         output_dim: int | None,
+        bn_momentum: float = 0.01,
     ) -> None:
         super().__init__()
         self.stem = _conv_bn_act(3, round_channels(STEM_CHANNELS, width_mult), 3, stride=2)
@@ -128,6 +129,9 @@ class EfficientNet(nn.Module):
         self.head_channels = head_channels
         self.feature_dim = output_dim or head_channels
         self.grad_checkpointing = False
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = bn_momentum
         self._init_weights()
 
     def _init_weights(self) -> None:
