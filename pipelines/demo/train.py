@@ -29,22 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from pipelines.demo import heldout
 from trainer.config import ConfigError, load_train_config, validate
 from trainer.data import DatasetError
-from trainer.data.transforms import normalize_images
 from trainer.eval import (
-    ImageFolder,
-    averaging_matrix,
     evaluate_image_folder,
-    image_folder_batches,
-    label_mappings,
+    head_learning_curves,
     load_trained,
     read_image_folder,
     recalibrate_from_training_data,
-    transfer_init,
 )
 from trainer.loop import train
 
@@ -175,43 +169,10 @@ def zero_shot(checkpoint: str, folder: Path) -> dict[str, Any]:
 def transfer_init_vs_random(checkpoint: str, fewshot: Path, test: Path) -> dict[str, list[float]]:
     """Held-out top-1 after 0..HEAD_STEPS full-batch steps of a new head on the few-shot split,
     tower frozen: the head from Transfer Init (synset rows) against nn.Linear's random init."""
-    trained = load_trained(checkpoint)
-    model = trained.model
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    train_folder, test_folder = read_image_folder(fewshot), read_image_folder(test)
-    size = trained.config.vision.image_size
-    images, targets = _whole_folder(train_folder, size)
-    test_images, test_targets = _whole_folder(test_folder, size)
-    vocab = trained.vocabulary.ids
-    matrix = averaging_matrix(label_mappings(train_folder.labels, vocab), vocab)
-    torch.manual_seed(0)
-    heads = {
-        "transfer_init": transfer_init(model.classifier, matrix),
-        "random": nn.Linear(model.classifier.in_features, len(train_folder.classes)),
-    }
-    curves: dict[str, list[float]] = {}
-    for name, head in heads.items():
-        model.classifier = head
-        optimizer = torch.optim.AdamW(head.parameters(), lr=HEAD_LR)
-        curves[name] = [_head_accuracy(model, test_images, test_targets)]
-        for _ in range(HEAD_STEPS):
-            loss = nn.functional.cross_entropy(model(images)["logits"], targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            curves[name].append(_head_accuracy(model, test_images, test_targets))
-    return curves
-
-
-def _whole_folder(folder: ImageFolder, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    batches = list(image_folder_batches(folder, size, 1024, {}))
-    return normalize_images(torch.cat([b[0] for b in batches])), torch.cat([b[1] for b in batches])
-
-
-@torch.no_grad()
-def _head_accuracy(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> float:
-    return round((model(images)["logits"].argmax(dim=1) == targets).float().mean().item(), 4)
+    curves = head_learning_curves(
+        load_trained(checkpoint), read_image_folder(fewshot), read_image_folder(test), HEAD_STEPS, HEAD_LR
+    )
+    return {name: [round(accuracy, 4) for accuracy in curve] for name, curve in curves.items()}
 
 
 def format_table(rows: list[dict[str, Any]]) -> list[str]:
