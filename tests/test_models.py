@@ -16,6 +16,7 @@ from torch.testing import assert_close
 
 import trainer.models.efficientnet as efficientnet_module
 import trainer.models.layers as layers_module
+from tests.trainer_fixtures import torch_threads
 from trainer.models import (
     PRESETS,
     ModelConfig,
@@ -30,11 +31,8 @@ from trainer.models import (
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """The suite runs under pytest-xdist on 2 cores: one intra-op thread per worker avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 TINY = ("tiny-clip", "tiny-align", "tiny-catlip", "tiny-siglip")

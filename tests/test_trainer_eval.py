@@ -14,7 +14,13 @@ from torch import nn
 
 from filters.label_map import LabelMapping
 from filters.vocabulary import build_vocabulary, count_synsets
-from tests.trainer_fixtures import fixture_vocabulary, make_dataset, make_image_folder, plan_samples
+from tests.trainer_fixtures import (
+    fixture_vocabulary,
+    make_dataset,
+    make_image_folder,
+    plan_samples,
+    torch_threads,
+)
 from trainer.config import load_train_config
 from trainer.eval import (
     averaging_matrix,
@@ -204,12 +210,8 @@ def trained_checkpoint(learning: dict, preset: str) -> Path:
              "optim.warmup_steps=10", "logging.every=50", "logging.progress=false", "checkpoint.every=1000",
              "model.overrides={" + ", ".join(parts) + ", embed_dim: 64}"],
         )  # fmt: skip
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # two pytest workers share two cores
-        try:
+        with torch_threads(1):
             train(cfg)
-        finally:
-            torch.set_num_threads(threads)
 
     out = once(learning["root"] / preset, produce)
     return out / "checkpoints" / f"step_{BUDGET[preset]:08d}.pt"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.trainer_fixtures import make_dataset
+from tests.trainer_fixtures import make_dataset, torch_threads
 from trainer.checkpoint import load_checkpoint
 from trainer.config import ConfigError, load_train_config, validate
 from trainer.loop import train
@@ -31,11 +31,8 @@ def small_overrides(preset: str) -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    # Two cores shared by two pytest workers: intra-op threads would only fight each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.trainer_fixtures import make_dataset
+from tests.trainer_fixtures import make_dataset, torch_threads
 from trainer.checkpoint import (
     checkpoint_path,
     find_checkpoint,
@@ -26,10 +26,8 @@ STEPS = 7
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

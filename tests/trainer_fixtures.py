@@ -11,15 +11,18 @@ held-out ImageFolder (``root/<label>/*.jpg``) of the same objects for zero-shot 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import imagehash
+import torch
 import webdataset as wds
 from PIL import Image, ImageDraw
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -254,3 +257,15 @@ def make_image_folder(
                 jpeg_bytes(render(label, colour, background, image_size, rng))
             )
     return root
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """``count`` intra-op threads inside the block: the suite runs two pytest workers on two cores,
+    and more threads per worker would only fight each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
