@@ -109,40 +109,37 @@ def _threshold(
         yield query, smallest[-1]
 
 
-class _ExactCap(beam.DoFn):
+class _CapDoFn(beam.DoFn):
+    """Keeps a record or rejects it as over the query cap; subclasses say why in ``over_cap``."""
+
     def __init__(self, stage: str, cap: int, seed: int) -> None:
         self._stage = stage
         self._cap = cap
         self._seed = seed
 
+    def _verdict(self, record: Record, detail: str | None) -> Iterator:
+        if detail is not None:
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, make_reject(record, self._stage, balance.QUERY_OVER_CAP, detail)
+            )
+            return
+        count_kept(self._stage)
+        yield record
+
+
+class _ExactCap(_CapDoFn):
     def process(self, record: Record, thresholds: dict[int, tuple[float, str]]) -> Iterator:
         threshold = thresholds.get(record["credited_id"])
-        if threshold is not None and balance.cap_rank(record["key"], self._seed) > threshold:
-            detail = f"{record['credited_query']!r} has more than {self._cap} pairs"
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, make_reject(record, self._stage, balance.QUERY_OVER_CAP, detail)
-            )
-            return
-        count_kept(self._stage)
-        yield record
+        over = threshold is not None and balance.cap_rank(record["key"], self._seed) > threshold
+        detail = f"{record['credited_query']!r} has more than {self._cap} pairs" if over else None
+        yield from self._verdict(record, detail)
 
 
-class _MetaClipSample(beam.DoFn):
-    def __init__(self, stage: str, cap: int, seed: int) -> None:
-        self._stage = stage
-        self._cap = cap
-        self._seed = seed
-
+class _MetaClipSample(_CapDoFn):
     def process(self, record: Record) -> Iterator:
         counts = dict(zip(record["query_ids"], record["query_counts"]))
-        if not balance.metaclip_keep(record["key"], record["query_ids"], counts, self._cap, self._seed):
-            detail = f"no matched query kept it (t = {self._cap})"
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, make_reject(record, self._stage, balance.QUERY_OVER_CAP, detail)
-            )
-            return
-        count_kept(self._stage)
-        yield record
+        kept = balance.metaclip_keep(record["key"], record["query_ids"], counts, self._cap, self._seed)
+        yield from self._verdict(record, None if kept else f"no matched query kept it (t = {self._cap})")
 
 
 class BalanceQueries(beam.PTransform):
