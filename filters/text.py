@@ -11,6 +11,7 @@ then words) and ``text_too_short``. Junk comes before length on purpose: "IMG_20
 
 from __future__ import annotations
 
+import codecs
 import html
 import re
 import unicodedata
@@ -49,15 +50,40 @@ _INVISIBLE = re.compile(
     "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
     "\U000e0001\U000e0020-\U000e007f\U000f0000-\U000ffffd\U00100000-\U0010fffd]"
 )
+# Terminal escape sequences (colour codes pasted from a console): CSI "ESC [ ... final" or its one-byte
+# form U+009B, OSC "ESC ] ... BEL/ST", and two-character escapes. Removed whole: dropping only the
+# ESC as an invisible character would leave "[31m" in the caption.
+_ANSI_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]{0,64}[ -/]{0,16}[@-~]?|\x1b\][^\x07\x1b]{0,1024}(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?"
+)
 _WORD = re.compile(r"\w+(?:['’.-]\w+)*")
+
+
+def _cp1252_for_bad_bytes(error: UnicodeError) -> tuple[str, int]:
+    # Each byte that is not part of valid UTF-8 is read as Windows-1252 (what mis-declared web pages
+    # almost always are), so one stray byte costs one character, not the decoding of the whole text.
+    bad = error.object[error.start : error.end]  # type: ignore[attr-defined]
+    return bad.decode("cp1252", errors="replace"), error.end  # type: ignore[attr-defined]
+
+
+codecs.register_error("alt_text_cp1252", _cp1252_for_bad_bytes)
+
+
+def decode_text(raw: bytes, complete: bool = True) -> str:
+    """``raw`` as UTF-8, each invalid byte read as Windows-1252; never fails.
+
+    ``complete=False``: ``raw`` was cut from a longer text, so a character split by the cut is dropped
+    rather than decoded as two Windows-1252 characters.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="alt_text_cp1252")
+    return decoder.decode(raw, final=complete)
 
 
 def coerce_text(value: object) -> str:
     """``value`` as a ``str``: bytes are decoded, None/NaN/numbers/other objects give ``""``.
 
-    Bytes are read as UTF-8; bytes that are not valid UTF-8 are read as Windows-1252 (what
-    mis-declared web pages almost always are) with undefined bytes replaced, so decoding never fails.
-    At most ``4 * MAX_INPUT_CHARS`` bytes are decoded.
+    Bytes are read as UTF-8, a byte that is not valid UTF-8 as Windows-1252 (``decode_text``), so
+    decoding never fails. At most ``4 * MAX_INPUT_CHARS`` bytes are decoded.
     """
     if isinstance(value, str):
         return value
@@ -65,13 +91,8 @@ def coerce_text(value: object) -> str:
         raw = bytes(value[: MAX_INPUT_CHARS * 4])
         try:
             return raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            if err.end == len(raw) and len(value) > len(raw):  # the cut split a character
-                try:
-                    return raw[: err.start].decode("utf-8")
-                except UnicodeDecodeError:
-                    pass
-            return raw.decode("cp1252", errors="replace")
+        except UnicodeDecodeError:
+            return decode_text(raw, complete=len(value) <= len(raw))
     return ""
 
 
@@ -104,8 +125,8 @@ def normalize_text(value: object) -> str:
 
     Steps: coerce to ``str`` (bytes decoded, None/non-text → ``""``), cut to ``MAX_INPUT_CHARS``,
     percent-decode when the whole text is URL-encoded, unescape HTML entities and strip tags,
-    Unicode NFC, drop invisible/control characters, collapse whitespace to single spaces and trim.
-    Case is kept (matching can be case-sensitive).
+    Unicode NFC, drop terminal escape sequences and invisible/control characters, collapse
+    whitespace to single spaces and trim. Case is kept (matching can be case-sensitive).
     """
     text = coerce_text(value)[:MAX_INPUT_CHARS]
     if not text:
@@ -113,6 +134,8 @@ def normalize_text(value: object) -> str:
     text = _html_decode(_percent_decode(text))
     text = unicodedata.normalize("NFC", text)
     if not (text.isascii() and text.isprintable()):  # the common case needs no scan
+        if "\x1b" in text or "\x9b" in text:
+            text = _ANSI_ESCAPE.sub("", text)
         text = _INVISIBLE.sub("", text)
     return " ".join(text.split())
 

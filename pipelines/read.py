@@ -1,30 +1,26 @@
 """ReadCandidates: candidate tables (parquet, JSONL, CSV/TSV) or existing WebDataset shards → records.
 
-Every input goes through ``FileSystems`` (local paths, ``gs://``, ``s3://``). The unit of parallel work
-is a parquet row group, or a whole JSONL/CSV/TSV file or tar (split very large text files before a run).
+Every input goes through ``FileSystems`` (local paths, ``gs://``, ``s3://``) and, whatever its name, is
+decompressed when its first bytes say gzip, bzip2, xz or zstd (``filters.streams``; ``.deflate`` by
+name). The unit of parallel work is a parquet row group, or a whole JSONL/CSV/TSV file or tar (split
+very large text files before a run).
 
 A record's ``key`` is ``blake2b(source, row, url)`` as 24 hex chars: ``source`` is the file's path
 relative to the directory its ``--input`` pattern starts in, ``row`` the row index in the file (the sample
 key inside a tar). It is deterministic from the input, unique (96 bits), and free of dots, which
-WebDataset reserves for extensions. A row that cannot be read becomes a reject (stage ``read``), and a
-file that cannot be opened at all becomes one reject for the file, so ``read`` counts every candidate.
+WebDataset reserves for extensions. A row that cannot be read becomes a reject (stage ``read``, reasons in
+``pipelines.rows`` and ``pipelines.tar_samples``), and a file that cannot be opened at all, or breaks
+mid-way, one more reject for the rest of the file, so ``read`` counts every candidate.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import datetime
-import decimal
 import gzip
-import hashlib
-import io
-import json
 import os
-import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -32,13 +28,42 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from filters.text import coerce_text
+from filters.streams import InputTooLarge, bounded_lines, open_decompressed
+from filters.tar_members import TarLimits, read_tar
 from pipelines.records import REJECTS, Record, make_reject
+from pipelines.rows import (
+    DEFAULT_COLUMNS,
+    DEFAULT_LIMITS,
+    ROW_MALFORMED,
+    ROW_UNPARSEABLE,
+    STAGE,
+    URL_MISSING,
+    Columns,
+    ReadLimits,
+    delimited_records,
+    jsonl_records,
+    row_to_record,
+    sample_key,
+)
+from pipelines.tar_samples import FILE_TOO_LARGE, tar_records
 
-STAGE = "read"
-ROW_UNPARSEABLE = "row_unparseable"
-ROW_MALFORMED = "row_malformed"
-URL_MISSING = "url_missing"
+__all__ = [
+    "FILE_TOO_LARGE",
+    "FILE_UNREADABLE",
+    "FORMATS",
+    "ROW_MALFORMED",
+    "ROW_UNPARSEABLE",
+    "URL_MISSING",
+    "Columns",
+    "InputFile",
+    "ReadCandidates",
+    "ReadLimits",
+    "format_of",
+    "match_inputs",
+    "open_input",
+    "sample_key",
+]
+
 FILE_UNREADABLE = "file_unreadable"
 
 FORMATS = ("parquet", "jsonl", "csv", "tsv", "webdataset")
@@ -51,14 +76,13 @@ _EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tar": "webdataset",
+    ".tgz": "webdataset",
 }
-_COMPRESSED = (".gz", ".bz2", ".zst", ".deflate")
-_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".deflate")
 _GLOB_CHARS = "*?["
 # What a corrupt or truncated file raises. Anything else (a network error on gs://, a bug) fails the
 # bundle, so the runner retries it instead of counting a readable file as unreadable.
-_DATA_ERRORS = (ValueError, EOFError, tarfile.TarError, pa.ArrowException, zlib.error, gzip.BadGzipFile)
-_MAX_CSV_FIELD = 1 << 24  # a caption cell may be huge; the text rules cut it, the reader must not fail on it
+_DATA_ERRORS = (ValueError, EOFError, pa.ArrowException, zlib.error, gzip.BadGzipFile)
 
 
 @dataclass(frozen=True)
@@ -68,14 +92,6 @@ class InputFile:
     path: str
     source: str
     format: str
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Which input columns hold the URL and the caption; every other column is carried under ``extra``."""
-
-    url: str = "url"
-    caption: str = "caption"
 
 
 def format_of(path: str) -> str | None:
@@ -111,62 +127,26 @@ def match_inputs(patterns: list[str], input_format: str) -> list[InputFile]:
     return [found[path] for path in sorted(found)]
 
 
-def sample_key(source: str, row: str | int, url: str) -> str:
-    """The stable sample key: 24 hex chars of blake2b over (source file, row, url)."""
-    return hashlib.blake2b(f"{source}\x1f{row}\x1f{url}".encode(), digest_size=12).hexdigest()
-
-
-def json_safe(value: object) -> object:
-    """``value`` as something ``json.dumps`` writes the same way every time (extra columns go into KEY.json)."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
-    if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return "base64:" + base64.b64encode(raw).decode("ascii")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return str(value)
-
-
-def row_to_record(row: dict, source: str, index: int, columns: Columns) -> Record:
-    """A record from one table row, or a reject when the row has no usable URL."""
-    url = coerce_text(row.get(columns.url)).strip()
-    caption = row.get(columns.caption)
-    extra = {str(k): json_safe(v) for k, v in row.items() if k not in (columns.url, columns.caption)}
-    record: Record = {
-        "key": sample_key(source, index, url),
-        "url": url,
-        "caption": caption if caption is None or isinstance(caption, str) else coerce_text(caption),
-        "extra": extra,
-    }
-    if not url:
-        return make_reject(record, STAGE, URL_MISSING, f"{source} row {index}: no {columns.url!r} value")
-    return record
-
-
-def _file_reject(unit: InputFile, error: Exception) -> Record:
-    record = {"key": sample_key(unit.source, "file", unit.path), "url": unit.path, "caption": ""}
-    return make_reject(record, STAGE, FILE_UNREADABLE, f"{type(error).__name__}: {error}")
+def _file_reject(unit: InputFile, error: Exception, group: int = -1) -> Record:
+    record = {"key": sample_key(unit.source, f"file:{group}", unit.path), "url": unit.path, "caption": ""}
+    reason = FILE_TOO_LARGE if isinstance(error, InputTooLarge) else FILE_UNREADABLE
+    return make_reject(record, STAGE, reason, f"{type(error).__name__}: {error}")
 
 
 def _emit(record: Record) -> beam.pvalue.TaggedOutput | Record:
     return beam.pvalue.TaggedOutput(REJECTS, record) if "stage" in record else record
 
 
-def _open(path: str, raw: bool = False) -> io.BufferedReader:
+def _open(path: str, raw: bool = False) -> Any:
     compression = CompressionTypes.UNCOMPRESSED if raw else CompressionTypes.AUTO
     return FileSystems.open(path, compression_type=compression)
+
+
+def open_input(path: str) -> Any:
+    """``path`` opened for reading, decompressed by its magic bytes (``.deflate`` by its name)."""
+    if path.lower().endswith(".deflate"):
+        return _open(path)
+    return _open(path, raw=True)
 
 
 class _SplitParquet(beam.DoFn):
@@ -191,8 +171,9 @@ class _SplitParquet(beam.DoFn):
 class _ReadUnit(beam.DoFn):
     """Reads one work unit and yields records, with rejects on the REJECTS tag."""
 
-    def __init__(self, columns: Columns) -> None:
+    def __init__(self, columns: Columns, limits: ReadLimits) -> None:
         self._columns = columns
+        self._limits = limits
 
     def process(self, work: tuple[InputFile, int, int]) -> Iterator:
         unit, group, first_row = work
@@ -207,110 +188,47 @@ class _ReadUnit(beam.DoFn):
             for record in reader(unit, group, first_row):
                 yield _emit(record)
         except _DATA_ERRORS as error:  # the file broke mid-way: what was read stands, the rest is one reject
-            yield beam.pvalue.TaggedOutput(REJECTS, _file_reject(unit, error))
+            yield beam.pvalue.TaggedOutput(REJECTS, _file_reject(unit, error, group))
 
     def _parquet(self, unit: InputFile, group: int, first_row: int) -> Iterator[Record]:
         with _open(unit.path, raw=True) as handle:
             rows = pq.ParquetFile(handle).read_row_group(group).to_pylist()
         for offset, row in enumerate(rows):
-            yield row_to_record(row, unit.source, first_row + offset, self._columns)
+            yield row_to_record(row, unit.source, first_row + offset, self._columns, self._limits)
+
+    def _lines(self, handle: Any) -> Iterator:
+        limits = self._limits
+        return bounded_lines(open_decompressed(handle), limits.max_row_bytes, limits.max_file_bytes)
 
     def _jsonl(self, unit: InputFile, group: int, first_row: int) -> Iterator[Record]:
-        with _open(unit.path) as handle:
-            for index, line in enumerate(handle):
-                text = coerce_text(line).strip()
-                if not text:
-                    continue
-                try:
-                    row = json.loads(text)
-                except ValueError as error:
-                    row = error
-                if not isinstance(row, dict):
-                    bad = {"key": sample_key(unit.source, index, ""), "url": "", "caption": text[:200]}
-                    yield make_reject(
-                        bad, STAGE, ROW_UNPARSEABLE, f"{unit.source} line {index}: not a JSON object"
-                    )
-                    continue
-                yield row_to_record(row, unit.source, index, self._columns)
+        with open_input(unit.path) as handle:
+            yield from jsonl_records(self._lines(handle), unit.source, self._columns, self._limits)
 
     def _delimited(self, unit: InputFile, group: int, first_row: int) -> Iterator[Record]:
-        csv.field_size_limit(_MAX_CSV_FIELD)
-        with _open(unit.path) as handle:
-            lines = (coerce_text(line) for line in handle)
-            reader = csv.DictReader(lines, delimiter="\t" if unit.format == "tsv" else ",")
-            index = 0
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as error:
-                    bad = {"key": sample_key(unit.source, index, ""), "url": "", "caption": ""}
-                    yield make_reject(bad, STAGE, ROW_UNPARSEABLE, f"{unit.source} row {index}: {error}")
-                    index += 1
-                    continue
-                if None in row or None in row.values():  # more or fewer fields than the header
-                    record = row_to_record(
-                        {k: v for k, v in row.items() if k is not None}, unit.source, index, self._columns
-                    )
-                    if "stage" not in record:
-                        detail = f"{unit.source} row {index}: field count differs from the header"
-                        record = make_reject(record, STAGE, ROW_MALFORMED, detail)
-                    yield record
-                else:
-                    yield row_to_record(row, unit.source, index, self._columns)
-                index += 1
+        delimiter = "\t" if unit.format == "tsv" else ","
+        with open_input(unit.path) as handle:
+            lines = self._lines(handle)
+            yield from delimited_records(lines, unit.source, self._columns, self._limits, delimiter)
 
     def _tar(self, unit: InputFile, group: int, first_row: int) -> Iterator[Record]:
-        with _open(unit.path, raw=True) as handle, tarfile.open(fileobj=handle, mode="r|*") as tar:
-            current, members = None, {}
-            for member in tar:
-                if not member.isfile():
-                    continue
-                directory, name = os.path.split(member.name)
-                stem, _, extension = name.partition(".")
-                sample = f"{directory}/{stem}" if directory else stem
-                if sample != current and current is not None:
-                    yield self._tar_sample(unit, current, members)
-                    members = {}
-                current = sample
-                members[extension.lower()] = tar.extractfile(member).read()
-            if current is not None:
-                yield self._tar_sample(unit, current, members)
-
-    def _tar_sample(self, unit: InputFile, sample: str, members: dict[str, bytes]) -> Record:
-        try:
-            meta = json.loads(members["json"]) if "json" in members else {}
-        except ValueError:
-            meta = None
-        if not isinstance(meta, dict):
-            bad = {"key": sample_key(unit.source, sample, ""), "url": "", "caption": ""}
-            return make_reject(bad, STAGE, ROW_UNPARSEABLE, f"{unit.source} {sample}.json: not a JSON object")
-        url = coerce_text(meta.get(self._columns.url)).strip()
-        caption = coerce_text(members["txt"]) if "txt" in members else meta.get(self._columns.caption)
-        image = next((members[ext] for ext in _IMAGE_EXTENSIONS if ext in members), None)
-        extra = {
-            str(k): json_safe(v)
-            for k, v in meta.items()
-            if k not in (self._columns.url, self._columns.caption)
-        }
-        extra["source_sample"] = sample
-        return {
-            "key": sample_key(unit.source, sample, url),
-            "url": url,
-            "caption": caption if caption is None or isinstance(caption, str) else coerce_text(caption),
-            "extra": extra,
-            "image_bytes": image,
-        }
+        limits = TarLimits(
+            max_member_bytes=self._limits.max_member_bytes, max_total_bytes=self._limits.max_file_bytes
+        )
+        with open_input(unit.path) as handle:
+            events = read_tar(open_decompressed(handle), limits)
+            yield from tar_records(events, unit.source, self._columns, self._limits)
 
 
 class ReadCandidates(beam.PTransform):
     """Files → ``(records, rejects)``; records carry key, url, caption and ``extra`` (``image_bytes`` for tars)."""
 
-    def __init__(self, files: list[InputFile], columns: Columns = Columns()) -> None:
+    def __init__(
+        self, files: list[InputFile], columns: Columns = DEFAULT_COLUMNS, limits: ReadLimits = DEFAULT_LIMITS
+    ) -> None:
         super().__init__()
         self._files = files
         self._columns = columns
+        self._limits = limits
 
     def expand(self, pipeline: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         units = (
@@ -322,7 +240,8 @@ class ReadCandidates(beam.PTransform):
             units.units
             # Spread row groups over workers: a file listing is a single tiny bundle otherwise.
             | "SpreadUnits" >> beam.Reshuffle()
-            | "ReadRows" >> beam.ParDo(_ReadUnit(self._columns)).with_outputs(REJECTS, main="records")
+            | "ReadRows"
+            >> beam.ParDo(_ReadUnit(self._columns, self._limits)).with_outputs(REJECTS, main="records")
         )
         rejects = (units[REJECTS], read[REJECTS]) | "FlattenReadRejects" >> beam.Flatten()
         return read.records, rejects
