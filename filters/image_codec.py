@@ -22,13 +22,14 @@ from filters.decision import Reason
 from filters.image_inspect import (
     DEFAULT_RULES,
     IMAGE_TOO_MANY_PIXELS,
+    IMAGE_TRUNCATED,
     IMAGE_UNDECODABLE,
     ImageInfo,
     ImageRules,
     open_image,
 )
 
-IMAGE_TRUNCATED = "image_truncated"
+__all__ = ["IMAGE_TRUNCATED", "ProcessedImage", "decode_and_resize", "decode_opened", "output_size", "to_rgb"]
 
 # Draft: libjpeg decodes straight to the smallest 1/2, 1/4 or 1/8 scale that is still >= the target and
 # Lanczos finishes. Measured on the 12 mate photos (benchmarks/bench_image_rules.py): 1.2x the CPU

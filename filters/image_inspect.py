@@ -13,6 +13,9 @@ Reasons (stable strings, counted by the pipeline):
 - ``image_too_small``: shorter side not more than ``min_side`` (ALIGN: keep when > 200 px).
 - ``image_bad_aspect``: long side / short side not below ``max_aspect`` (ALIGN: keep when < 3),
   in either orientation.
+- ``image_truncated``: a JPEG whose bytes are too few for the blocks its header declares
+  (``filters.jpeg_scan``; libjpeg would fill the rest with grey and not fail). The decoder finds the
+  other truncations (``filters.image_codec``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from filters.decision import KEEP, Reason, Verdict
+from filters.jpeg_scan import scan_data_shortfall
 
 IMAGE_MISSING = "image_missing"
 IMAGE_FILE_TOO_SMALL = "image_file_too_small"
@@ -30,6 +34,7 @@ IMAGE_UNDECODABLE = "image_undecodable"
 IMAGE_TOO_MANY_PIXELS = "image_too_many_pixels"
 IMAGE_TOO_SMALL = "image_too_small"
 IMAGE_BAD_ASPECT = "image_bad_aspect"
+IMAGE_TRUNCATED = "image_truncated"
 
 # EXIF orientations 5..8 store the picture rotated by 90°: the displayed size is the stored size swapped.
 _ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -130,6 +135,8 @@ def open_image(
         return IMAGE_UNDECODABLE
     if stored_width * stored_height > rules.max_pixels:
         return IMAGE_TOO_MANY_PIXELS
+    if image.format in ("JPEG", "MPO") and scan_data_shortfall(bytes(data)) is not None:
+        return IMAGE_TRUNCATED
     orientation = exif_orientation(image)
     width, height = (
         (stored_height, stored_width)

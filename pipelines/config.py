@@ -11,7 +11,7 @@ from filters.dedup import DedupConfig
 from filters.image import ImageRules
 from filters.synsets import LabelerConfig
 from filters.text import TextRules
-from pipelines.read import Columns, InputFile
+from pipelines.read import Columns, InputFile, ReadLimits
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,10 @@ class CurationConfig:
     inputs: tuple[InputFile, ...]
     input_patterns: tuple[str, ...]
     columns: Columns
+    read_limits: ReadLimits
     output: str
     overwrite: bool
+    replaces: tuple[str, ...]  # the previous dataset's files --overwrite deletes (pipelines.output_dir)
     allowlist: str
     case_sensitive_match: bool
     text: TextRules
@@ -57,7 +59,7 @@ class CurationConfig:
 
     def manifest(self) -> dict[str, Any]:
         """The resolved config as JSON: no output path and no runner flags, so it depends on the data only."""
-        skip = {"inputs", "output", "overwrite", "report"}
+        skip = {"inputs", "output", "overwrite", "replaces", "report"}
         resolved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
         return _jsonable(resolved)
 

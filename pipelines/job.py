@@ -18,29 +18,26 @@ from pipelines import match_stages
 from pipelines.config import CurationConfig
 from pipelines.dedup_stages import Deduplicate
 from pipelines.fetch import FetchConfig, FetchImages
-from pipelines.files import TMP_DIR, join, write_json
+from pipelines.files import join, write_json
 from pipelines.image_stages import CheckAndHashImages, SplitPayloads
-from pipelines.label_stages import VOCABULARY_FILE, BuildVocabulary, LabelSynsets
+from pipelines.label_stages import BuildVocabulary, LabelSynsets
 from pipelines.match_stages import BalanceQueries, MatchQueries
 from pipelines.options import OptionError, is_eval_set, resolve
+from pipelines.output_dir import EVAL_BLOCKLIST_FILE, REPORT_FILE, remove_previous
 from pipelines.read import ReadCandidates
 from pipelines.stats import (
-    QUERY_COUNTS_FILE,
-    REJECTS_DIR,
     STATS_FILE,
     WriteFunnel,
     WriteQueryCounts,
     WriteRejects,
 )
 from pipelines.text_stages import CleanText, DropSharedAltTexts
-from pipelines.tokenizer_stage import TOKENIZER_FILE, TrainTokenizer
-from pipelines.write import MANIFEST_FILE, SIZES_FILE, WriteManifest, WriteShards
+from pipelines.tokenizer_stage import TrainTokenizer
+from pipelines.write import MANIFEST_FILE, WriteManifest, WriteShards
 
 __all__ = ["OptionError", "build", "prepare", "run"]
 
 DEFAULT_RUNNER = "FnApiRunner"
-REPORT_FILE = "report.html"
-EVAL_BLOCKLIST_FILE = "eval_blocklist.json"
 _VERSIONED = (
     "apache-beam",
     "pyarrow",
@@ -53,17 +50,6 @@ _VERSIONED = (
     "tokenizers",
     "webdataset",
     "img2dataset",
-)
-_OUTPUT_FILES = (
-    MANIFEST_FILE,
-    SIZES_FILE,
-    STATS_FILE,
-    VOCABULARY_FILE,
-    TOKENIZER_FILE,
-    QUERY_COUNTS_FILE,
-    REPORT_FILE,
-    EVAL_BLOCKLIST_FILE,
-    "*.tar",
 )
 _LOG = logging.getLogger(__name__)
 
@@ -92,19 +78,8 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def clear_output(output: str) -> None:
-    """Removes a previous dataset's files from ``output`` (``--overwrite``) so no stale shard survives."""
-    # Object stores have no directories: folders are cleared by their files.
-    patterns = [join(output, name) for name in _OUTPUT_FILES] + [
-        join(output, d, "*") for d in (REJECTS_DIR, TMP_DIR)
-    ]
-    stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
-    if stale:
-        FileSystems.delete(stale)
-
-
 def blocklist_file(config: CurationConfig) -> str | None:
-    """The blocklist JSON the workers load: the user's, or the one ``build_blocklist`` writes into the output."""
+    """The blocklist JSON the workers load: the user's, or the one ``run`` hashes into the output."""
     if config.eval_blocklist is None:
         return None
     return (
@@ -114,14 +89,14 @@ def blocklist_file(config: CurationConfig) -> str | None:
     )
 
 
-def build_blocklist(config: CurationConfig) -> None:
+def hash_blocklist(config: CurationConfig) -> Any:
     """Hashes a folder / tars of evaluation images once, at launch, exactly as the image stage hashes."""
     try:
         blocklist = build_eval_blocklist([config.eval_blocklist], config.image, config.dedup.bands)
     except EvalSetError as error:
         raise OptionError(f"--eval_blocklist: {error}") from None
     _LOG.info("eval blocklist: %d images hashed, skipped %s", len(blocklist), blocklist.skipped)
-    write_json(config.output, EVAL_BLOCKLIST_FILE, blocklist.to_json())
+    return blocklist
 
 
 def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
@@ -138,7 +113,9 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
         stages.append(name)
         return kept
 
-    read, read_rejects = pipeline | "ReadCandidates" >> ReadCandidates(list(config.inputs), config.columns)
+    read, read_rejects = pipeline | "ReadCandidates" >> ReadCandidates(
+        list(config.inputs), config.columns, config.read_limits
+    )
     rejects.append(read_rejects)
     clean = CleanText(
         config.text, config.rare_tokens, config.token_frequencies, config.top_unigrams, config.top_bigrams
@@ -196,12 +173,13 @@ def _write_report(output: str) -> str:
 
 def run(config: CurationConfig, options: PipelineOptions) -> list[str]:
     """Runs the job to completion; returns the funnel and a summary as printable lines."""
-    if config.overwrite:
-        clear_output(config.output)
-    if is_eval_set(config.eval_blocklist):
-        build_blocklist(config)
+    blocklist = hash_blocklist(config) if is_eval_set(config.eval_blocklist) else None
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
+    # Only now, with every option checked and the graph built, may the previous dataset go.
+    remove_previous(config.replaces, config.output)
+    if blocklist is not None:
+        write_json(config.output, EVAL_BLOCKLIST_FILE, blocklist.to_json())
     pipeline.run().wait_until_finish()
     with FileSystems.open(join(config.output, STATS_FILE)) as handle:
         stats = json.loads(handle.read())

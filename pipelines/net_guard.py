@@ -19,7 +19,9 @@ Refused: loopback, private (RFC 1918, fc00::/7), link-local (169.254.0.0/16 with
 address, fe80::/10), multicast, reserved, unspecified, site-local (fec0::/10), shared/CGNAT
 (100.64.0.0/10, Alibaba's metadata address lives there) and every other non-global range; IPv6 forms
 that embed an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4, Teredo)
-are judged by the embedded IPv4 address.
+are judged by the embedded IPv4 address. The cloud metadata addresses (``METADATA_ADDRESSES``) stay
+refused even inside an allowed network unless that network is exactly the one address: an
+``--allowed_networks 0.0.0.0/0`` meant for a lab must not hand out a worker's credentials.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ HOST_UNRESOLVABLE = "host_unresolvable"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Instance metadata services: AWS/GCP/Azure/Oracle/DigitalOcean, AWS ECS task metadata, Oracle's
+# alternative, Alibaba Cloud, AWS over IPv6.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "192.0.0.192", "100.100.100.200", "fd00:ec2::254")
+)
 
 
 class AddressRefused(Exception):
@@ -106,9 +114,17 @@ def resolve_public(host: str, port: int, allowed: Networks = ()) -> list[tuple[A
     for info in infos:
         ip = _parse_ip(info[4][0])
         category = refused_category(ip)
-        if category is not None and not any(ip in network for network in allowed):
+        if category is not None and not _allowed(ip, allowed):
             raise AddressRefused(bare, str(ip), category)
     return infos
+
+
+def _allowed(ip: IPAddress, allowed: Networks) -> bool:
+    """Whether ``allowed`` lets ``ip`` through: a metadata address only when named exactly."""
+    target = _embedded_ipv4(ip) or ip
+    if target in METADATA_ADDRESSES:
+        return any(n.num_addresses == 1 and n.network_address in (ip, target) for n in allowed)
+    return any(ip in network for network in allowed)
 
 
 def parse_networks(specs: Iterable[str]) -> Networks:
@@ -150,13 +166,25 @@ class RedirectSchemeRefused(Exception):
     """A redirect to something other than http(s) (file://, ftp://, …)."""
 
 
+class RedirectInvalid(Exception):
+    """A redirect whose Location is not a URL (``http://[::1``, a bad port)."""
+
+
 def guarded_opener(
-    allow_private_addresses: bool = False, allowed_networks: Iterable[str] = (), max_redirects: int = 10
+    allow_private_addresses: bool = False,
+    allowed_networks: Iterable[str] = (),
+    max_redirects: int = 10,
+    wrap_connector: Any = None,
 ) -> urllib.request.OpenerDirector:
-    """An opener for http(s) only; connections guarded unless ``allow_private_addresses``."""
-    connector = None
+    """An opener for http(s) only; connections guarded unless ``allow_private_addresses``.
+
+    ``wrap_connector(connect)``, when given, wraps the function every connection is made with
+    (the fetcher's deadline uses it to watch each socket)."""
+    connector: Any = socket.create_connection
     if not allow_private_addresses:
         connector = functools.partial(create_guarded_connection, allowed=parse_networks(allowed_networks))
+    if wrap_connector is not None:
+        connector = wrap_connector(connector)
     opener = urllib.request.OpenerDirector()
     for handler in (
         _HTTPHandler(connector),
@@ -210,9 +238,16 @@ class _BoundedRedirects(urllib.request.HTTPRedirectHandler):
         if not location:
             return None  # urllib's default handler then reports the 3xx as an HTTP error
         fp.close()
-        target = urljoin(req.full_url, quote(location, encoding="iso-8859-1", safe=string.punctuation))
-        if urlsplit(target).scheme.lower() not in ("http", "https"):
+        try:
+            target = urljoin(req.full_url, quote(location, encoding="iso-8859-1", safe=string.punctuation))
+            parts = urlsplit(target)
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as error:
+            raise RedirectInvalid(f"redirect to {location[:200]!r}: {error}") from None
+        if parts.scheme.lower() not in ("http", "https"):
             raise RedirectSchemeRefused(f"redirect to {target[:200]}")
+        if not parts.hostname:
+            raise RedirectInvalid(f"redirect to {target[:200]!r}: no host")
         hops = getattr(req, "redirect_hops", 0) + 1
         if hops > self._max_redirects:
             raise TooManyRedirects(f"more than {self._max_redirects} redirects, last to {target[:200]}")

@@ -28,10 +28,12 @@ from filters.rare_tokens import TokenFrequencyTable
 from filters.synsets import LabelerConfig, perceptron_data_installed
 from filters.text import DEFAULT_TEXT_RULES, TextRules
 from filters.vocabulary import V_TAU
+from pipelines.beam_flags import check_beam_flags
 from pipelines.config import CurationConfig
 from pipelines.fetch import FetchConfig
 from pipelines.files import local_copy
-from pipelines.read import FORMATS, Columns, match_inputs
+from pipelines.output_dir import check_output
+from pipelines.read import FORMATS, Columns, ReadLimits, first_columns, match_inputs
 
 # Fetch failures and image rules often cost 30-50% of pairs (filters/balance.py): downloading twice the
 # cap leaves about ``cap`` per head query after them.
@@ -111,16 +113,52 @@ class CurationOptions(PipelineOptions):
         add("--fetch_timeout", type=float, help="seconds without progress (FetchConfig default)")
         add("--fetch_retries", type=int)
         add("--fetch_threads", type=int)
-        add("--max_image_bytes", type=int, help="largest download accepted")
+        add(
+            "--max_image_bytes",
+            type=int,
+            help="largest download (after gzip) or tar member accepted (20 MiB)",
+        )
         add("--user_agent_token", help="token sites can name in X-Robots-Tag to opt out")
         add(
             "--allow_private_addresses", action="store_true", help="let URLs reach private/loopback addresses"
         )
-        add("--allow_file_urls", action="store_true", help="accept file:// URLs (tests, local pools)")
+        add(
+            "--allow_file_urls",
+            action="store_true",
+            help="accept file:// URLs of regular files under --file_url_root (tests, local pools)",
+        )
         add(
             "--allowed_networks", help="comma-separated CIDRs a URL may reach although private (127.0.0.1/32)"
         )
-        add("--fetch_deadline", type=float, help="seconds one download attempt may take in total")
+        add(
+            "--fetch_deadline",
+            type=float,
+            help="seconds one download attempt may take, headers included (FetchConfig default 60)",
+        )
+        add(
+            "--fetch_total_deadline",
+            type=float,
+            help="seconds all attempts of one URL may take together, retries included (default 90)",
+        )
+        add("--file_url_root", help="with --allow_file_urls: the folder file:// URLs may read from")
+        add(
+            "--max_row_bytes",
+            type=int,
+            default=ReadLimits.max_row_bytes,
+            help="a longer JSONL line or CSV record is rejected unparsed (row_too_large)",
+        )
+        add(
+            "--max_extra_value_bytes",
+            type=int,
+            default=ReadLimits.max_extra_value_bytes,
+            help="a longer carried column is left out of the sample json and named in _omitted_columns",
+        )
+        add(
+            "--max_input_file_bytes",
+            type=int,
+            default=ReadLimits.max_file_bytes,
+            help="decompressed bytes read from one input file; the rest is one file_too_large reject",
+        )
         add(
             "--min_image_side", type=int, default=DEFAULT_RULES.min_side, help="keep when shorter side > this"
         )
@@ -190,6 +228,8 @@ def _fetch_settings(args: argparse.Namespace) -> dict[str, Any]:
         if args.allowed_networks
         else None,
         "deadline": args.fetch_deadline,
+        "total_deadline": args.fetch_total_deadline,
+        "file_url_root": os.path.realpath(args.file_url_root) if args.file_url_root else None,
     }
     return {name: value for name, value in given.items() if value is not None}
 
@@ -203,7 +243,9 @@ def _built(factory: Any, flag_names: str, **values: Any) -> Any:
 
 def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     """Parses and validates the curation flags; returns the config and the flags left for Beam."""
-    args, beam_args = parser().parse_known_args(argv)
+    own = parser()
+    args, beam_args = own.parse_known_args(argv)
+    check_beam_flags(beam_args, [s for a in own._actions for s in a.option_strings], _fail)
     # Object stores read their settings (S3's region and keys, ...) from Beam's flags; the pipeline
     # sets the same options again when it is built.
     FileSystems.set_options(PipelineOptions(beam_args))
@@ -220,6 +262,8 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     except ValueError as error:
         raise OptionError(str(error).splitlines()[0]) from None
     _require(bool(args.output), "--output is required: the dataset directory to write")
+    columns = Columns(url=args.url_column, caption=args.caption_column)
+    _check_columns(inputs[0], columns)
     _require(bool(args.allowlist), "--allowlist is required: the query list pairs are matched against")
     _require(
         len({unit.format == "webdataset" for unit in inputs}) == 1,
@@ -251,9 +295,23 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     _require(args.shard_max_bytes >= 1 << 20, "--shard_max_bytes must be at least 1 MiB")
     _require(args.seed >= 0, "--seed must be >= 0")
     _require(
-        not _holds_dataset(args.output) or args.overwrite,
-        f"--output {args.output} already holds a dataset (manifest.json or shards): pass --overwrite",
+        not args.allow_file_urls or bool(args.file_url_root),
+        "--allow_file_urls needs --file_url_root DIR: the folder file:// URLs may read from",
     )
+    _require(
+        not args.file_url_root or os.path.isdir(args.file_url_root),
+        f"--file_url_root {args.file_url_root}: not a folder",
+    )
+    limits = _built(
+        ReadLimits,
+        "--max_row_bytes/--max_extra_value_bytes/--max_input_file_bytes/--max_image_bytes",
+        max_row_bytes=args.max_row_bytes,
+        max_extra_value_bytes=args.max_extra_value_bytes,
+        max_file_bytes=args.max_input_file_bytes,
+        max_member_bytes=args.max_image_bytes or FetchConfig.max_bytes,
+    )
+    check_filesystem(args.output, "write")
+    replaces = check_output(args.output, [unit.path for unit in inputs], args.overwrite, _fail)
     text = _built(
         TextRules,
         "--min_words/--max_words/--max_caption_chars/--max_images_per_alt_text",
@@ -293,9 +351,11 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     config = CurationConfig(
         inputs=tuple(inputs),
         input_patterns=patterns,
-        columns=Columns(url=args.url_column, caption=args.caption_column),
+        columns=columns,
+        read_limits=limits,
         output=args.output.rstrip("/") or "/",
         overwrite=args.overwrite,
+        replaces=replaces,
         allowlist=args.allowlist,
         case_sensitive_match=args.case_sensitive_match,
         text=text,
@@ -345,14 +405,19 @@ def _check_file(flag: str, path: str | None, loader: Callable[[str], Any]) -> An
         raise OptionError(f"{flag}: {_first_line(error)}") from None
 
 
-def _holds_dataset(output: str) -> bool:
-    root = output.rstrip("/")
-    check_filesystem(output, "write")
-    try:
-        results = FileSystems.match([f"{root}/manifest.json", f"{root}/*.tar"])
-    except (ValueError, OSError) as error:
-        raise OptionError(f"--output {output}: {_first_line(error)}") from None
-    return any(result.metadata_list for result in results)
+def _fail(message: str) -> None:
+    raise OptionError(message)
+
+
+def _check_columns(unit: Any, columns: Columns) -> None:
+    """The first input file has the URL and caption columns the flags name (tables only)."""
+    found = first_columns(unit)
+    if found is None:
+        return
+    for flag, name in (("--url_column", columns.url), ("--caption_column", columns.caption)):
+        if name not in found:
+            have = ", ".join(sorted(found)[:8]) or "none"
+            _fail(f"{flag} {name}: {unit.source} has no such column (it has: {have}); pass {flag}=NAME")
 
 
 def check_filesystem(path: str, verb: str) -> None:

@@ -16,6 +16,7 @@ mid-way, one more reject for the rest of the file, so ``read`` counts every cand
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import zlib
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.streams import InputTooLarge, bounded_lines, open_decompressed
 from filters.tar_members import TarLimits, read_tar
+from filters.text import decode_text
 from pipelines.records import REJECTS, Record, make_reject
 from pipelines.rows import (
     DEFAULT_COLUMNS,
@@ -41,7 +43,9 @@ from pipelines.rows import (
     Columns,
     ReadLimits,
     delimited_records,
+    header_columns,
     jsonl_records,
+    parse_json_object,
     row_to_record,
     sample_key,
 )
@@ -147,6 +151,31 @@ def open_input(path: str) -> Any:
     if path.lower().endswith(".deflate"):
         return _open(path)
     return _open(path, raw=True)
+
+
+def first_columns(unit: InputFile, rows: int = 100) -> set[str] | None:
+    """Column names of a table file (parquet schema, CSV header, keys of its first JSONL objects), or
+    None when they cannot be told (a tar, or a file the job itself will report as unreadable)."""
+    limits = DEFAULT_LIMITS
+    try:
+        if unit.format == "parquet":
+            with _open(unit.path, raw=True) as handle:
+                return set(pq.ParquetFile(handle).schema_arrow.names)
+        if unit.format not in ("jsonl", "csv", "tsv"):
+            return None
+        with open_input(unit.path) as handle:
+            lines = bounded_lines(open_decompressed(handle), limits.max_row_bytes, limits.max_file_bytes)
+            if unit.format != "jsonl":
+                delimiter = "\t" if unit.format == "tsv" else ","
+                return header_columns(lines, delimiter, limits.max_row_bytes)
+            found: set[str] = set()
+            for _, line in itertools.islice(lines, rows):
+                text = decode_text(line.removeprefix(b"\xef\xbb\xbf")) if isinstance(line, bytes) else ""
+                row = parse_json_object(text) if text.strip() else None
+                found.update(str(k) for k in row or {})
+            return found or None
+    except _DATA_ERRORS:
+        return None
 
 
 class _SplitParquet(beam.DoFn):

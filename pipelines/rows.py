@@ -22,7 +22,6 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from filters.streams import LongLine
 from filters.text import coerce_text, decode_text
@@ -295,9 +294,9 @@ def delimited_records(
         index += 1
 
 
-def table_columns(rows: Iterable[dict[str, Any]]) -> set[str]:
-    """The column names seen in ``rows`` (used to check --url_column/--caption_column before a run)."""
-    names: set[str] = set()
-    for row in rows:
-        names.update(str(k) for k in row)
-    return names
+def header_columns(
+    lines: Iterable[tuple[int, bytes | LongLine]], delimiter: str, max_bytes: int
+) -> set[str] | None:
+    """The column names in a CSV/TSV file's header, or None when its first line is not a header."""
+    first = next(_csv_records(lines, delimiter, max_bytes), None)
+    return set(first) if isinstance(first, list) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import apache_beam as beam
@@ -164,15 +165,26 @@ def test_bad_urls_give_their_reason_without_touching_the_network(url: object, re
     assert fetch_url(url, FetchConfig(timeout=1.0, retries=0)).reason == reason
 
 
-def test_file_urls_only_when_allowed(tmp_path) -> None:
-    image = tmp_path / "a.jpg"
+def test_file_urls_only_when_allowed_and_only_regular_files_under_the_root(tmp_path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    image = root / "a.jpg"
     image.write_bytes(b"\xff\xd8jpeg bytes")
-    allowed = FetchConfig(allow_file_urls=True, max_bytes=100)
+    allowed = FetchConfig(allow_file_urls=True, file_url_root=str(root), max_bytes=100)
     result = fetch_url(image.as_uri(), allowed)
     assert (result.reason, result.body, result.content_type) == (None, b"\xff\xd8jpeg bytes", "image/jpeg")
-    assert fetch_url((tmp_path / "nope.jpg").as_uri(), allowed).reason == fetch.FETCH_FAILED
+    assert fetch_url((root / "nope.jpg").as_uri(), allowed).reason == fetch.FETCH_FAILED
+    (tmp_path / "secret.jpg").write_bytes(b"\xff\xd8secret")
+    assert fetch_url((tmp_path / "secret.jpg").as_uri(), allowed).reason == fetch.FILE_URL_OUTSIDE_ROOT
+    (root / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    assert fetch_url((root / "link.jpg").as_uri(), allowed).reason == fetch.FILE_URL_OUTSIDE_ROOT
+    os.mkfifo(root / "pipe.jpg")  # opening a FIFO for reading blocks until a writer comes: never here
+    assert fetch_url((root / "pipe.jpg").as_uri(), allowed).reason == fetch.FILE_NOT_REGULAR
+    assert fetch_url(root.as_uri(), allowed).reason == fetch.FILE_NOT_REGULAR
     image.write_bytes(b"x" * 101)
     assert fetch_url(image.as_uri(), allowed).reason == fetch.RESPONSE_TOO_LARGE
+    with pytest.raises(ValueError, match="file_url_root"):
+        FetchConfig(allow_file_urls=True)
 
 
 def test_config_rejects_unbounded_retries_and_bad_networks() -> None:

@@ -14,8 +14,9 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from filters.eval_blocklist import build_eval_blocklist
-from pipelines.job import clear_output, prepare
+from pipelines.job import prepare
 from pipelines.options import CurationOptions, OptionError, check_filesystem, resolve
+from pipelines.output_dir import check_output, remove_previous
 from tests.image_fixtures import photo_jpeg
 
 REPO = Path(__file__).resolve().parent.parent
@@ -204,17 +205,25 @@ def test_a_blocklist_hashed_at_another_image_size_is_refused(files: dict[str, Pa
     assert config.eval_blocklist == str(tmp_path / "eval")  # a folder is hashed at launch, at the run's size
 
 
-def test_overwrite_clears_every_file_of_the_previous_dataset(tmp_path: Path) -> None:
-    old = [
-        "00000.tar",
-        "00007.tar",
-        "manifest.json",
-        "sizes.json",
-        "stats.json",
-        "rejects/rejects-00000-of-00001.parquet",
-    ]
-    for name in [*old, "notes.txt"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("old")
-    clear_output(str(tmp_path))
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["notes.txt"]
+def test_overwrite_deletes_exactly_the_files_the_previous_manifest_lists(tmp_path: Path) -> None:
+    listed = ["00000.tar", "00001.tar", "sizes.json", "stats.json", "rejects/rejects-00000-of-00001.parquet"]
+    for name in [*listed, "notes.txt", "00007.tar", "rejects/mine.parquet", "../outside.json"]:
+        (tmp_path / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / name).write_text("old")
+    manifest = {
+        "shards": [{"name": "00000.tar"}, {"name": "00001.tar"}, {"name": "../outside.json"}],
+        "files": {"sizes": "sizes.json", "stats": "stats.json", "rejects": "rejects/", "evil": "../x"},
+    }
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps(manifest))
+
+    def fail(message: str) -> None:
+        raise OptionError(message)
+
+    out = str(tmp_path / "out")
+    with pytest.raises(OptionError, match="already holds a dataset"):
+        check_output(out, [], False, fail)
+    stale = check_output(out, [], True, fail)
+    assert sorted(p.removeprefix(out + "/") for p in stale) == sorted([*listed, "manifest.json"])
+    remove_previous(stale, out)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["out/00007.tar", "out/notes.txt", "out/rejects/mine.parquet", "outside.json"]

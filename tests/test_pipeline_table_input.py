@@ -50,7 +50,7 @@ def test_table_input_fetches_file_urls_and_conserves_every_row(tmp_path: Path) -
     (tmp_path / "eval" / "rocket.png").write_bytes(encode(skimage_photo("rocket"), "PNG"))
     build_eval_blocklist([tmp_path / "eval"]).save(tmp_path / "blocklist.json")
     output = tmp_path / "out"
-    argv = [f"--input={pool}", f"--allowlist={tmp_path / 'allow.json'}", f"--output={output}", "--allow_file_urls", f"--eval_blocklist={tmp_path / 'blocklist.json'}",
+    argv = [f"--input={pool}", f"--allowlist={tmp_path / 'allow.json'}", f"--output={output}", "--allow_file_urls", f"--file_url_root={images}", f"--eval_blocklist={tmp_path / 'blocklist.json'}",
             "--per_query_cap=2", "--pre_download_margin=0.5", "--v_tau=1", "--no_report"]  # fmt: skip
     assert main(argv) == 0
 
@@ -77,7 +77,7 @@ def test_table_input_fetches_file_urls_and_conserves_every_row(tmp_path: Path) -
     assert {"an astronaut in a white space suit", "an astronaut drinking coffee from a cup"} <= kept
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["total_samples"] == stats["kept"] == len(kept)
-    assert manifest["config"]["fetch"] == {"allow_file_urls": True}
+    assert manifest["config"]["fetch"] == {"allow_file_urls": True, "file_url_root": str(images.resolve())}
 
 
 def _members(output: Path, suffix: str) -> list[bytes]:
