@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from http import client as http_client
 from typing import Any
 
 _CHUNK = 64 * 1024
@@ -86,6 +87,9 @@ def read_body(response: Any, max_bytes: int, deadline: float, encoding: str = ""
         # read1: whatever has arrived, so a slow sender cannot keep one read waiting past the deadline.
         chunk = response.read1(min(_CHUNK, max_bytes + 1 - size))
         if not chunk:
+            missing = getattr(response, "length", None)
+            if missing:  # read1 does not check it: the server closed before the length it declared
+                raise http_client.IncompleteRead(b"", missing)
             if decoder is not None:
                 if not size:
                     return b""
