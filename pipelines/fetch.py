@@ -199,6 +199,7 @@ def fetch_url(
         body, content_type, reason, detail = read_file_url(target.url, config.file_url_root, config.max_bytes)
         return FetchResult(body, content_type, reason, detail)
     opener = opener or build_opener(config)
+    _is_disallowed()  # its first import takes seconds: not on any attempt's clock
     end = time.monotonic() + config.total_deadline
     result = FetchResult(reason=FETCH_TIMEOUT, detail="no time left")
     for attempt in range(1, config.retries + 2):
@@ -222,6 +223,7 @@ def build_opener(config: FetchConfig) -> urllib.request.OpenerDirector:
         config.allowed_networks,
         config.max_redirects,
         wrap_connector=fetch_deadline.deadline_connector,
+        tls_context=fetch_deadline.tls_context(),
     )
 
 

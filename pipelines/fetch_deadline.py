@@ -4,9 +4,11 @@ A socket timeout only bounds each single wait; a server that drips one header by
 ``100 Continue`` lines forever, never trips it. So every connection an attempt opens (redirect hops
 included) is registered with the attempt, and one watchdog thread per process shuts those connections
 down when the attempt's deadline passes: whatever the client is blocked in (TLS handshake, status line,
-headers, body) then fails at once, and the fetcher reports ``fetch_timeout`` because the attempt says
-it expired. The watchdog keeps a duplicate of each socket's descriptor, so it works for TLS sockets too
-(``ssl`` wraps, and detaches, the original socket object).
+headers, body) then wakes up, and the fetcher reports ``fetch_timeout`` because the attempt says it
+expired. The watchdog keeps a duplicate of each socket's descriptor, so it works for TLS sockets too
+(``ssl`` wraps, and detaches, the original socket object). Linux keeps delivering data that arrives
+after a shutdown, so a server that goes on dripping could still feed the reader: every read of an
+attempt's sockets (``DeadlineSocket``, ``DeadlineSSLSocket``) therefore also checks the deadline.
 
 Connections see their attempt through a thread-local (``current()``), set by ``Attempt`` as a context
 manager around ``opener.open``: the urllib opener is shared by the fetch threads, attempts are not.
@@ -19,6 +21,7 @@ import heapq
 import itertools
 import os
 import socket
+import ssl
 import threading
 import time
 from typing import Any
@@ -119,6 +122,51 @@ def current() -> Attempt | None:
     return getattr(_LOCAL, "attempt", None)
 
 
+def _check() -> None:
+    attempt = current()
+    if attempt is not None and attempt.expired:
+        raise TimeoutError("the attempt passed its deadline")
+
+
+class DeadlineSocket(socket.socket):
+    """A socket whose reads fail once the running attempt has expired."""
+
+    def recv(self, *args: Any, **kwargs: Any) -> bytes:
+        _check()
+        data = super().recv(*args, **kwargs)
+        _check()
+        return data
+
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
+        _check()
+        size = super().recv_into(*args, **kwargs)
+        _check()
+        return size
+
+
+class DeadlineSSLSocket(ssl.SSLSocket):
+    """The TLS counterpart (``SSLContext.sslsocket_class``): reads fail once the attempt has expired."""
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        _check()
+        data = super().read(*args, **kwargs)
+        _check()
+        return data
+
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
+        _check()
+        size = super().recv_into(*args, **kwargs)
+        _check()
+        return size
+
+
+def tls_context() -> ssl.SSLContext:
+    """The default verifying client context, with sockets that honour the attempt's deadline."""
+    context = ssl.create_default_context()
+    context.sslsocket_class = DeadlineSSLSocket
+    return context
+
+
 def deadline_connector(connect: Any) -> Any:
     """Wraps a ``socket.create_connection``-like function: connect within the attempt's time left, and
     register the socket with the attempt so the watchdog can end it."""
@@ -133,7 +181,10 @@ def deadline_connector(connect: Any) -> Any:
                 raise DeadlinePassed("the deadline passed before connecting")
             if timeout is socket._GLOBAL_DEFAULT_TIMEOUT or timeout is None or timeout > left:
                 timeout = left
-        sock = connect(address, timeout, *args, **kwargs)
+        plain = connect(address, timeout, *args, **kwargs)
+        seconds = plain.gettimeout()
+        sock = DeadlineSocket(plain.family, plain.type, plain.proto, fileno=plain.detach())
+        sock.settimeout(seconds)
         if attempt is not None:
             attempt.add(sock)
         return sock

@@ -94,7 +94,7 @@ def hash_blocklist(config: CurationConfig) -> Any:
     try:
         blocklist = build_eval_blocklist([config.eval_blocklist], config.image, config.dedup.bands)
     except EvalSetError as error:
-        raise OptionError(f"--eval_blocklist: {error}") from None
+        raise OptionError(f"--eval_blocklist: {' '.join(str(error).split())}") from None  # one line
     _LOG.info("eval blocklist: %d images hashed, skipped %s", len(blocklist), blocklist.skipped)
     return blocklist
 

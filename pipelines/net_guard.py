@@ -175,11 +175,13 @@ def guarded_opener(
     allowed_networks: Iterable[str] = (),
     max_redirects: int = 10,
     wrap_connector: Any = None,
+    tls_context: Any = None,
 ) -> urllib.request.OpenerDirector:
     """An opener for http(s) only; connections guarded unless ``allow_private_addresses``.
 
     ``wrap_connector(connect)``, when given, wraps the function every connection is made with
-    (the fetcher's deadline uses it to watch each socket)."""
+    (the fetcher's deadline uses it to watch each socket); ``tls_context`` is the HTTPS client context
+    (None: Python's default, certificates verified)."""
     connector: Any = socket.create_connection
     if not allow_private_addresses:
         connector = functools.partial(create_guarded_connection, allowed=parse_networks(allowed_networks))
@@ -188,7 +190,7 @@ def guarded_opener(
     opener = urllib.request.OpenerDirector()
     for handler in (
         _HTTPHandler(connector),
-        _HTTPSHandler(connector),
+        _HTTPSHandler(connector, tls_context),
         _BoundedRedirects(max_redirects),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -220,8 +222,8 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, connector: Any) -> None:
-        super().__init__()
+    def __init__(self, connector: Any, context: Any = None) -> None:
+        super().__init__(context=context)
         self._make_connection = _connection_factory(http_client.HTTPSConnection, connector)
 
     def https_open(self, req: urllib.request.Request) -> Any:
