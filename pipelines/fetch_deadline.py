@@ -128,36 +128,34 @@ def _check() -> None:
         raise TimeoutError("the attempt passed its deadline")
 
 
-class DeadlineSocket(socket.socket):
-    """A socket whose reads fail once the running attempt has expired."""
+class _DeadlineReads:
+    """Reads that fail once the running attempt has expired (before and after the wait)."""
 
     def recv(self, *args: Any, **kwargs: Any) -> bytes:
         _check()
-        data = super().recv(*args, **kwargs)
+        data = super().recv(*args, **kwargs)  # type: ignore[misc]
         _check()
         return data
 
     def recv_into(self, *args: Any, **kwargs: Any) -> int:
         _check()
-        size = super().recv_into(*args, **kwargs)
+        size = super().recv_into(*args, **kwargs)  # type: ignore[misc]
         _check()
         return size
 
-
-class DeadlineSSLSocket(ssl.SSLSocket):
-    """The TLS counterpart (``SSLContext.sslsocket_class``): reads fail once the attempt has expired."""
-
-    def read(self, *args: Any, **kwargs: Any) -> Any:
+    def read(self, *args: Any, **kwargs: Any) -> Any:  # what SSLSocket reads with
         _check()
-        data = super().read(*args, **kwargs)
+        data = super().read(*args, **kwargs)  # type: ignore[misc]
         _check()
         return data
 
-    def recv_into(self, *args: Any, **kwargs: Any) -> int:
-        _check()
-        size = super().recv_into(*args, **kwargs)
-        _check()
-        return size
+
+class DeadlineSocket(_DeadlineReads, socket.socket):
+    """A plain socket whose reads honour the attempt's deadline."""
+
+
+class DeadlineSSLSocket(_DeadlineReads, ssl.SSLSocket):
+    """The TLS counterpart (``SSLContext.sslsocket_class``)."""
 
 
 def tls_context() -> ssl.SSLContext:

@@ -9,13 +9,11 @@ is the one line ``curate`` prints.
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import os
 from collections.abc import Callable
 from typing import Any
 
-from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -32,8 +30,9 @@ from pipelines.beam_flags import check_beam_flags
 from pipelines.config import CurationConfig
 from pipelines.fetch import FetchConfig
 from pipelines.files import local_copy
+from pipelines.launch_checks import OptionError, check_columns, check_filesystem, fail, first_line
 from pipelines.output_dir import check_output
-from pipelines.read import FORMATS, Columns, ReadLimits, first_columns, match_inputs
+from pipelines.read import FORMATS, Columns, ReadLimits, match_inputs
 
 # Fetch failures and image rules often cost 30-50% of pairs (filters/balance.py): downloading twice the
 # cap leaves about ``cap`` per head query after them.
@@ -45,17 +44,6 @@ DEFAULT_TOKENIZER_CAPTIONS = 1_000_000
 # ALIGN keeps the 100 million most frequent unigrams and bigrams; a side input of that size does not fit
 # a worker, so the default keeps 1M of each (a pool with fewer distinct n-grams keeps them all).
 DEFAULT_TOP_NGRAMS = 1_000_000
-# Schemes Beam reads only with an optional extra: the module its filesystem needs, and what installs it.
-_SCHEME_EXTRAS = {
-    "gs": ("google.cloud.storage", "the gcp extra (pip install 'alt-text-curation[gcp]')"),
-    "s3": ("boto3", "the aws extra (pip install 'alt-text-curation[aws]')"),
-    "hdfs": ("hdfs", "Beam's hadoop extra (pip install 'apache-beam[hadoop]==2.77.0')"),
-    "azfs": ("azure.storage.blob", "Beam's azure extra (pip install 'apache-beam[azure]==2.77.0')"),
-}
-
-
-class OptionError(ValueError):
-    """A user mistake in the options; the message is one line that says what to fix."""
 
 
 class CurationOptions(PipelineOptions):
@@ -245,7 +233,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     """Parses and validates the curation flags; returns the config and the flags left for Beam."""
     own = parser()
     args, beam_args = own.parse_known_args(argv)
-    check_beam_flags(beam_args, [s for a in own._actions for s in a.option_strings], _fail)
+    check_beam_flags(beam_args, [s for a in own._actions for s in a.option_strings], fail)
     # Object stores read their settings (S3's region and keys, ...) from Beam's flags; the pipeline
     # sets the same options again when it is built.
     FileSystems.set_options(PipelineOptions(beam_args))
@@ -258,12 +246,12 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     try:
         inputs = match_inputs(list(patterns), args.input_format)
     except OSError as error:  # the store answered with an error (credentials, permissions, network)
-        raise OptionError(f"--input: {_first_line(error)}") from None
+        raise OptionError(f"--input: {first_line(error)}") from None
     except ValueError as error:
         raise OptionError(str(error).splitlines()[0]) from None
     _require(bool(args.output), "--output is required: the dataset directory to write")
     columns = Columns(url=args.url_column, caption=args.caption_column)
-    _check_columns(inputs[0], columns)
+    check_columns(inputs[0], columns)
     _require(bool(args.allowlist), "--allowlist is required: the query list pairs are matched against")
     _require(
         len({unit.format == "webdataset" for unit in inputs}) == 1,
@@ -311,7 +299,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         max_member_bytes=args.max_image_bytes or FetchConfig.max_bytes,
     )
     check_filesystem(args.output, "write")
-    replaces = check_output(args.output, [unit.path for unit in inputs], args.overwrite, _fail)
+    replaces = check_output(args.output, [unit.path for unit in inputs], args.overwrite, fail)
     text = _built(
         TextRules,
         "--min_words/--max_words/--max_caption_chars/--max_images_per_alt_text",
@@ -396,61 +384,10 @@ def _check_file(flag: str, path: str | None, loader: Callable[[str], Any]) -> An
     try:
         found = FileSystems.exists(path)
     except (ValueError, OSError) as error:
-        raise OptionError(f"{flag} {path}: {_first_line(error)}") from None
+        raise OptionError(f"{flag} {path}: {first_line(error)}") from None
     _require(found, f"{flag} file not found: {path}")
     try:
         with local_copy(path) as local:
             return loader(local)
     except (ValueError, OSError) as error:
-        raise OptionError(f"{flag}: {_first_line(error)}") from None
-
-
-def _fail(message: str) -> None:
-    raise OptionError(message)
-
-
-def _check_columns(unit: Any, columns: Columns) -> None:
-    """The first input file has the URL and caption columns the flags name (tables only)."""
-    found = first_columns(unit)
-    if found is None:
-        return
-    for flag, name in (("--url_column", columns.url), ("--caption_column", columns.caption)):
-        if name not in found:
-            have = ", ".join(sorted(found)[:8]) or "none"
-            _fail(f"{flag} {name}: {unit.source} has no such column (it has: {have}); pass {flag}=NAME")
-
-
-def check_filesystem(path: str, verb: str) -> None:
-    """Raises OptionError (``cannot read gs://b/x: install the gcp extra ...``) when no installed Beam
-    filesystem can reach ``path``; local paths always pass."""
-    scheme = FileSystems.get_scheme(path)
-    if scheme is None:
-        return
-    module, install = _SCHEME_EXTRAS.get(scheme, ("", ""))
-    if module and not _importable(module):
-        raise OptionError(f"cannot {verb} {path}: install {install} or use a local path")
-    try:
-        FileSystems.get_filesystem(path)
-    except (ValueError, OSError) as error:
-        if not module:  # Beam's own message here always suggests the gcp extra, whatever the scheme
-            raise OptionError(
-                f"cannot {verb} {path}: no filesystem for {scheme}://; use a local path, gs://, s3://, "
-                "hdfs:// or azfs://"
-            ) from None
-        raise OptionError(f"cannot {verb} {path}: {_first_line(error)}") from None
-
-
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except Exception:  # missing, or installed but broken (a failing import deep inside): reinstall either way
-        return False
-    return True
-
-
-def _first_line(error: Exception) -> str:
-    """The innermost cause's message: BeamIOError nests one error per path inside its own text."""
-    while isinstance(error, BeamIOError) and len(error.exception_details or {}) == 1:
-        error = next(iter(error.exception_details.values()))
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        raise OptionError(f"{flag}: {first_line(error)}") from None
