@@ -9,6 +9,7 @@ record emits a reject instead, counted under ``curation/<stage>/<reason>``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apache_beam.metrics import Metrics
@@ -18,13 +19,26 @@ REJECTS = "rejects"  # the tag of every stage's tagged rejects output
 METRICS_NAMESPACE = "curation"
 # Bulky fields are not copied into rejects: the rejects table must stay small.
 _REJECT_FIELDS = ("key", "url", "caption")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_unicode(text: str) -> str:
+    """``text`` with lone surrogates (from ``"\\ud800"`` escapes or undecodable names) replaced by
+    U+FFFD, so it can be written as UTF-8 (json, parquet) anywhere later."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def make_reject(record: Record, stage: str, reason: str, detail: str = "") -> Record:
     """A rejects row for ``record`` dropped by ``stage`` for ``reason``, counted in Beam Metrics."""
     Metrics.counter(METRICS_NAMESPACE, f"{stage}/{reason}").inc()
     row = {field: _as_text(record.get(field)) for field in _REJECT_FIELDS}
-    row.update(stage=stage, reason=reason, detail=detail[:500])
+    row.update(stage=stage, reason=reason, detail=clean_unicode(detail[:500]))
     return row
 
 
@@ -37,4 +51,4 @@ def _as_text(value: object) -> str:
         return ""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")[:2000]
-    return str(value)[:2000]
+    return clean_unicode(str(value)[:2000])

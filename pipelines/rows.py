@@ -18,14 +18,13 @@ import datetime
 import decimal
 import hashlib
 import json
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from filters.streams import LongLine
 from filters.text import coerce_text, decode_text
-from pipelines.records import Record, make_reject
+from pipelines.records import Record, clean_unicode, make_reject
 
 STAGE = "read"
 ROW_UNPARSEABLE = "row_unparseable"
@@ -34,7 +33,6 @@ ROW_TOO_LARGE = "row_too_large"
 URL_MISSING = "url_missing"
 OMITTED_COLUMNS = "_omitted_columns"
 _BOM = b"\xef\xbb\xbf"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -67,18 +65,6 @@ class ReadLimits:
 
 DEFAULT_COLUMNS = Columns()
 DEFAULT_LIMITS = ReadLimits()
-
-
-def clean_unicode(text: str) -> str:
-    """``text`` with lone surrogates (from ``"\\ud800"`` escapes or undecodable names) replaced by U+FFFD,
-    so it can be written as UTF-8 (json, parquet) anywhere later."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text)
-    return text
 
 
 def sample_key(source: str, row: str | int, url: str) -> str:

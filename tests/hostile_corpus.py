@@ -413,7 +413,11 @@ def tar_corpus(root: Path) -> Corpus:
     (tars / "t12_bad_json.tar").write_bytes(_tar(bad_json))
     corpus.expect_read("t12_bad_json.tar", "row_unparseable")
 
-    (tars / "t13_latin1_names.tar").write_bytes(_tar(_good(corpus, "café", "t13"), encoding="latin-1"))
+    bad_latin1 = [("mauvé.json", b"{bad"), ("mauvé.txt", b"a cat whose json is broken")]  # named in a reject
+    (tars / "t13_latin1_names.tar").write_bytes(
+        _tar([*_good(corpus, "café", "t13"), *bad_latin1], encoding="latin-1")
+    )
+    corpus.expect_read("t13_latin1_names.tar", "row_unparseable")
 
     twice = _good(corpus, "d", "t14")
     (tars / "t14_member_twice.tar").write_bytes(_tar([*twice, twice[2]]))
