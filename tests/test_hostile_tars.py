@@ -2,7 +2,7 @@
 truncation, garbage, links, bad pax, odd names, compressed tars and bad images inside them.
 
 One run of ``python -m pipelines.curate`` (a subprocess: its peak RSS is measured) over every kind in
-``tests/hostile_corpus.tar_corpus``.
+``tests/hostile_tar_corpus.tar_corpus``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from tests.hostile_checks import (
     read_rejects_by_source,
     run_job,
 )
-from tests.hostile_corpus import Corpus, tar_corpus
+from tests.hostile_corpus import Corpus
+from tests.hostile_tar_corpus import tar_corpus
 
 pytestmark = pytest.mark.slow
 
