@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -198,6 +199,17 @@ def format_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def environment(threads: int) -> dict[str, Any]:
+    """What the figures depend on: floating-point results differ with the thread count, the CPU's
+    vector kernels (AVX2 / AVX-512) and the torch version, and the contrastive runs amplify that."""
+    return {
+        "torch": torch.__version__,
+        "threads": threads,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu": platform.processor() or platform.machine(),
+    }
+
+
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     threads = torch.get_num_threads()
@@ -239,12 +251,14 @@ def _run(args: argparse.Namespace) -> int:
         "heldout": {"root": str(test), "per_class": args.per_class, "seed": HELDOUT_SEED},
         "fewshot": {"root": str(fewshot), "per_class": FEWSHOT_PER_CLASS, "seed": FEWSHOT_SEED},
         "threads": args.threads,
+        "environment": environment(args.threads),
         "total_seconds": round(time.monotonic() - started, 1),
         "runs": rows,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print("\n".join(format_table(rows)))
+    print("[train-demo] " + ", ".join(f"{k} {v}" for k, v in results["environment"].items()))
     print(f"[train-demo] results: {out / RESULTS_FILE} ({results['total_seconds']:.0f} s in all)")
     return 0
 
