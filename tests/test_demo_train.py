@@ -109,6 +109,7 @@ def test_train_demo_runs_end_to_end_and_writes_results(tmp_path: Path, capsys: p
     environment = results["environment"]  # what the figures depend on
     assert environment["threads"] == 1 and environment["torch"] == torch.__version__
     assert environment["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(results["dataset_files"]) == {"manifest.json", "tokenizer.json", "vocabulary.json"}
     assert results["heldout"]["per_class"] == 2 and len(read_image_folder(out / "fewshot").items) == 50
     table = capsys.readouterr().out
     assert "objective" in table and "\ncatlip " in table and "Transfer Init" in table

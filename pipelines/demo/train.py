@@ -21,6 +21,7 @@ BatchNorm momentum 0.1.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import sys
@@ -219,6 +220,16 @@ def environment(threads: int) -> dict[str, Any]:
     }
 
 
+def dataset_fingerprint(dataset: Path) -> dict[str, str]:
+    """sha256 of the files the figures are computed from: a dataset left from an older curation
+    (train_demo.sh reuses out/demo/dataset) shows up here as other hashes."""
+    return {
+        name: hashlib.sha256((dataset / name).read_bytes()).hexdigest()
+        for name in ("manifest.json", "tokenizer.json", "vocabulary.json")
+        if (dataset / name).is_file()
+    }
+
+
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     threads = torch.get_num_threads()
@@ -261,6 +272,7 @@ def _run(args: argparse.Namespace) -> int:
         "fewshot": {"root": str(fewshot), "per_class": FEWSHOT_PER_CLASS, "seed": FEWSHOT_SEED},
         "threads": args.threads,
         "environment": environment(args.threads),
+        "dataset_files": dataset_fingerprint(dataset),
         "total_seconds": round(time.monotonic() - started, 1),
         "runs": rows,
     }
