@@ -47,6 +47,7 @@ setup(
             "install-wordnet=filters.wordnet_data:main",
             "train-image-text=trainer.train:main",
             "evaluate-image-text=trainer.evaluate:main",
+            "export-openclip=trainer.interop.__main__:main",
         ]
     },
 )

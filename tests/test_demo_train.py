@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from filters.dedup import DEFAULT_DEDUP, hamming, phash_hex, sha256_hex
@@ -105,6 +106,10 @@ def test_train_demo_runs_end_to_end_and_writes_results(tmp_path: Path, capsys: p
     assert zero_shot["label_mappings"]["ball"] == "direct"  # the fixture's vocabulary has ball.n.01
     curves = row["transfer_vs_random"]
     assert set(curves) == {"transfer_init", "random"} and all(len(c) == 6 for c in curves.values())
+    environment = results["environment"]  # what the figures depend on
+    assert environment["threads"] == 1 and environment["torch"] == torch.__version__
+    assert environment["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(results["dataset_files"]) == {"manifest.json", "tokenizer.json", "vocabulary.json"}
     assert results["heldout"]["per_class"] == 2 and len(read_image_folder(out / "fewshot").items) == 50
     table = capsys.readouterr().out
     assert "objective" in table and "\ncatlip " in table and "Transfer Init" in table

@@ -131,6 +131,48 @@ def test_align_loss_with_label_smoothing_and_gradients_match_reference():
     assert not torch.allclose(unsmoothed, result["loss"]), "label smoothing had no effect"
 
 
+def _reference_hf_align(image, text, temperature, eps):
+    """HF transformers' AlignModel loss written out: logits_per_text = text @ image.T / temperature,
+    caption loss = smoothed cross-entropy over its rows, image loss = the same over its transpose,
+    loss = (caption loss + image loss) / 2.0 (transformers/models/align/modeling_align.py)."""
+    n = image.shape[0]
+    logits_per_text = [[_dot(text[i], image[j]) / temperature for j in range(n)] for i in range(n)]
+    logits_per_image = [[logits_per_text[j][i] for j in range(n)] for i in range(n)]
+
+    def smoothed_cross_entropy(rows):
+        total = 0.0
+        for i, logits in enumerate(rows):
+            lse = _logsumexp(logits)
+            total = total - ((1 - eps) * (logits[i] - lse) + eps / n * sum(logit - lse for logit in logits))
+        return total / n
+
+    return (smoothed_cross_entropy(logits_per_text) + smoothed_cross_entropy(logits_per_image)) / 2.0
+
+
+def test_align_mean_reduction_equals_hf_align_model_and_sum_is_twice_it():
+    image, text = _features(5)
+    objective = _objective("align", align_reduction="mean")
+    with torch.no_grad():
+        objective.temperature.fill_(0.4)
+    result = objective({"image_features": image, "text_features": text}, {})
+    expected = _reference_hf_align(image, text, objective.temperature, 0.1)
+    assert_close(result["loss"], expected)
+    params = [image, text, objective.temperature]
+    mean_grads = _grads(result["loss"], params)
+    for got, want in zip(mean_grads, _grads(expected, params)):
+        assert_close(got, want)
+    summed = _objective("align")  # the default: the paper's sum
+    assert summed.reduction == "sum"
+    with torch.no_grad():
+        summed.temperature.fill_(0.4)
+    summed_loss = summed({"image_features": image, "text_features": text}, {})["loss"]
+    assert_close(summed_loss, 2 * expected)
+    for got, want in zip(_grads(summed_loss, [image, text, summed.temperature]), mean_grads):
+        assert_close(got, 2 * want)
+    with pytest.raises(ValueError, match="align_reduction"):
+        ObjectiveConfig(name="align", align_reduction="average")
+
+
 def test_siglip_loss_and_gradients_match_reference():
     image, text = _features(2)
     objective = _objective("siglip")

@@ -1,6 +1,7 @@
 """A real 2-process gloo run of the pairwise objectives against the 1-process loss on the whole batch.
 
-One `torch.multiprocessing.spawn` serves every case (one test, with a subtest per objective and check). Each rank takes its half of a fixed batch of
+One `torch.multiprocessing.spawn` serves every case (one test, with a subtest per objective and check),
+including accumulation with full-batch negatives (trainer/accumulate.py) across the two ranks. Each rank takes its half of a fixed batch of
 features, computes the loss and backward, and saves what it got; the test compares with the loss and
 gradients of the concatenated batch in this (non-distributed) process.
 
@@ -17,6 +18,7 @@ Gradient convention asserted here (documented in trainer/objectives/gather.py):
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.testing import assert_close
 
+from trainer.accumulate import full_batch_backward
+from trainer.distributed import average_gradients
 from trainer.objectives import ObjectiveConfig, build_objective
 
 WORLD_SIZE = 2
@@ -76,12 +80,14 @@ class ToyTwoTower(nn.Module):
                 parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
         self.objective = objective
 
-    def forward(self, raw_image: torch.Tensor, raw_text: torch.Tensor) -> torch.Tensor:
-        outputs = {
-            "image_features": F.normalize(self.image(raw_image), dim=1),
-            "text_features": F.normalize(self.text(raw_text), dim=1),
+    def features(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {
+            "image_features": F.normalize(self.image(batch["image"]), dim=1),
+            "text_features": F.normalize(self.text(batch["text"]), dim=1),
         }
-        return self.objective(outputs, {})["loss"]
+
+    def forward(self, raw_image: torch.Tensor, raw_text: torch.Tensor) -> torch.Tensor:
+        return self.objective(self.features({"image": raw_image, "text": raw_text}), {})["loss"]
 
 
 def _feature_case(name: str, local_loss: bool, gather_with_grad: bool, rows: slice) -> dict:
@@ -108,6 +114,21 @@ def _ddp_case(name: str, local_loss: bool, rows: slice, distributed: bool) -> di
     return {key: p.grad.clone() for key, p in module.named_parameters()}
 
 
+def _accumulation_case(name: str, rows: slice, micro: int) -> dict[str, torch.Tensor]:
+    """This rank's rows in micro-batches of ``micro``, full-batch negatives, gradients averaged."""
+    model = ToyTwoTower(_objective(name, False, True))
+    raw_image, raw_text = _fixed_inputs()
+    image, text = raw_image[rows], raw_text[rows]
+    batches = [
+        {"image": image[i : i + micro], "text": text[i : i + micro]} for i in range(0, len(image), micro)
+    ]
+    full_batch_backward(
+        model.features, model.objective, model, batches, device=torch.device("cpu"), autocast=nullcontext
+    )
+    average_gradients(list(model.parameters()))
+    return {key: p.grad.clone() for key, p in model.named_parameters()}
+
+
 def _worker(rank: int, store_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store_file}", rank=rank, world_size=WORLD_SIZE)
@@ -120,6 +141,7 @@ def _worker(rank: int, store_file: str, out_dir: str) -> None:
             )
         for local_loss in (False, True):
             results[("ddp", name, local_loss)] = _ddp_case(name, local_loss, rows, distributed=True)
+        results[("accumulation", name)] = _accumulation_case(name, rows, micro=2)
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
@@ -172,6 +194,16 @@ def _check_ddp(name: str, rank_results: list[dict]) -> None:
                 assert_close(got[key], grad, msg=f"{name} local_loss={local_loss} rank {rank}: {key}")
 
 
+def _check_accumulation(name: str, rank_results: list[dict]) -> None:
+    """2 ranks x 2 micro-batches of 2, full-batch negatives: the gradient of the one global batch of 8."""
+    reference = _ddp_case(name, False, slice(0, BATCH), distributed=False)
+    for rank, results in enumerate(rank_results):
+        got = results[("accumulation", name)]
+        for key, grad in reference.items():
+            assert (got[key] - grad).abs().max().item() <= 1e-6, f"{name} rank {rank}: {key}"
+    assert any(key.startswith("objective.") for key in reference)
+
+
 def test_two_gloo_ranks_match_one_process(tmp_path: Path, subtests: pytest.Subtests):
     """One spawn for every case (so pytest-xdist cannot split it into several spawns)."""
     rank_results = _spawn_two_ranks(tmp_path)
@@ -180,3 +212,5 @@ def test_two_gloo_ranks_match_one_process(tmp_path: Path, subtests: pytest.Subte
             _check_features(name, rank_results)
         with subtests.test(msg="DDP model gradients", objective=name):
             _check_ddp(name, rank_results)
+        with subtests.test(msg="accumulation with full-batch negatives", objective=name):
+            _check_accumulation(name, rank_results)

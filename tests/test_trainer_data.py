@@ -16,10 +16,12 @@ from trainer.config import DataConfig
 from trainer.data import build_train_batches, resolve_dataset
 from trainer.data.meta import DatasetError
 from trainer.data.samples import BatchCollator, SampleProcessor
-from trainer.data.shards import FailureCounter, open_shard, raw_samples
+from trainer.data.shards import FailureCounter, open_shard, raw_samples, sequential
 from trainer.data.stream import StreamConfig, make_train_batches
 from trainer.data.text import CaptionTokenizer
 from trainer.data.transforms import CropSpec
+from trainer.data.verify import verify_shards
+from trainer.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -186,3 +188,55 @@ def test_loader_benchmark_runs_quick(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "baseline" in result.stdout and "loader" in result.stdout and "ratio" in result.stdout
+
+
+def test_bad_shards_warn_once_and_count_the_samples_they_lose(
+    dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = tmp_path / "truncated"
+    shutil.copytree(dataset, copy)
+    shard = copy / "00001.tar"  # 40 samples
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    meta = resolve_dataset([str(copy)], None, None, need_tokenizer=False, need_vocabulary=False)
+    assert meta.shard_samples[str(shard)] == 40
+    for _ in range(2):  # a resampled shard comes round again: counted every time, warned once
+        failures = FailureCounter()
+        keys = [raw["__key__"] for raw in sequential(list(meta.shard_urls), failures, meta.shard_samples)]
+        from_truncated = sum(1 for key in keys if "s000000001" <= key <= "s000000040")
+        assert 0 < from_truncated < 40
+        assert dict(failures) == {"shard_read_error": 40 - from_truncated}  # lost samples, not events
+        assert len(keys) + failures["shard_read_error"] == 60
+    warnings = [r.getMessage() for r in caplog.records if r.name == "trainer.data"]
+    assert (
+        len(warnings) == 1 and str(shard) in warnings[0] and f"{40 - from_truncated} of its 40" in warnings[0]
+    )
+    failures = FailureCounter()
+    assert (
+        list(raw_samples([{"url": str(tmp_path / "gone.tar")}], failures, {str(tmp_path / "gone.tar"): 7}))
+        == []
+    )
+    assert failures == {"shard_open_error": 7}
+
+
+def test_verify_shards_checks_sizes_and_sha256_against_the_manifest(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert verify_shards(resolve_dataset([str(dataset)], None, None, False, False), progress=False) == []
+    copy = tmp_path / "damaged"
+    shutil.copytree(dataset, copy)
+    flipped = bytearray((copy / "00002.tar").read_bytes())
+    flipped[700] ^= 0xFF  # same size, other bytes
+    (copy / "00002.tar").write_bytes(bytes(flipped))
+    (copy / "00001.tar").write_bytes((copy / "00001.tar").read_bytes()[:1000])
+    problems = verify_shards(resolve_dataset([str(copy)], None, None, False, False), progress=False)
+    assert len(problems) == 2
+    assert "00001.tar: 1000 bytes, the manifest says" in problems[0] and "00002.tar: sha256" in problems[1]
+    code = train_main(
+        ["--data", str(copy), "--verify-shards", "--steps", "1", "--out", str(tmp_path / "run")]
+    )
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert (
+        code == 2
+        and error.startswith("train: error: --verify-shards: 2 problem(s), first:")
+        and "\n" not in error
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.trainer_fixtures import make_dataset, torch_threads
+from tests.trainer_fixtures import make_dataset, make_image_folder, torch_threads
 from trainer.checkpoint import load_checkpoint
 from trainer.config import ConfigError, load_train_config, validate
 from trainer.loop import train
@@ -165,3 +165,27 @@ def test_cli_trains_and_prints_a_summary(
     assert summary["step"] == 3 and summary["checkpoint"].endswith("step_00000003.pt")
     state = load_checkpoint(Path(summary["checkpoint"]))
     assert state["config"]["objective"]["name"] == "catlip" and state["vocabulary"]["ids"]
+
+
+def test_eval_every_logs_zero_shot_and_retrieval_without_changing_training(
+    dataset: Path, tmp_path: Path
+) -> None:
+    folder = make_image_folder(tmp_path / "folder", per_class=2, image_size=40)
+    plain = train(config(dataset, tmp_path / "plain", "tiny-clip", "run.steps=4"))
+    evaluated = train(
+        config(dataset, tmp_path / "eval", "tiny-clip", "run.steps=4", "eval.every=2",
+               f"eval.image_folder={folder}", f"eval.data=[{dataset}]", "eval.max_samples=32")
+    )  # fmt: skip
+    records = [r for r in read_records(tmp_path / "eval" / "metrics.jsonl") if r["split"] == "eval"]
+    assert [r["step"] for r in records] == [2, 4]
+    for record in records:
+        assert 0 <= record["zero_shot/top1"] <= 1 and record["zero_shot/samples"] == 8
+        assert 0 <= record["retrieval/image_to_text_R@1"] <= 1 and record["retrieval/samples"] == 32
+    # Evaluation draws no random numbers: the run trains exactly as one without it.
+    a, b = load_checkpoint(plain.checkpoint)["model"], load_checkpoint(evaluated.checkpoint)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    resolved = json.loads((tmp_path / "eval" / "config.json").read_text())
+    assert resolved["train"]["eval"]["every"] == 2 and resolved["model"]["text"]["vocab_size"] > 5
+    assert resolved["torch_threads"] == 1 and resolved["versions"]["torch"] == torch.__version__
+    with pytest.raises(ConfigError, match="--eval-every needs something to evaluate on"):
+        validate(config(dataset, tmp_path, "tiny-clip", "eval.every=2"))

@@ -29,6 +29,8 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.9, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool | None = None  # None: on for ALIGN (its recipe), off for the others
+    hue: float = 0.0  # random hue rotation in [-hue, hue] of the colour circle; 0 = off (the papers)
+    grayscale: float = 0.0  # probability of a grey image; 0 = off (the papers)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class DataConfig:
         1000  # streams are re-seeded every this many micro-steps (see trainer/data/stream.py)
     )
     v_tau: int | None = None  # None: the vocabulary's own V_tau
+    verify_shards: bool = False  # check every shard's size and sha256 against its manifest first
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -52,6 +55,9 @@ class DataConfig:
 class ModelSection:
     preset: str = "tiny-clip"  # a preset name or a model JSON/YAML file
     overrides: dict[str, Any] = field(default_factory=dict)
+    # an OpenCLIP model directory (open_clip_config.json + weights + tokenizer) to start from; its
+    # architecture and tokenizer replace the preset's and the dataset's (trainer/interop/)
+    init_from: str | None = None
 
 
 @dataclass
@@ -86,6 +92,18 @@ class CheckpointConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Evaluation during training, every ``every`` optimizer steps (None: never), on rank 0."""
+
+    every: int | None = None
+    image_folder: str | None = None  # ROOT/<class>/*.jpg: zero-shot top-1/top-5
+    data: list[str] = field(default_factory=list)  # held-out pairs: retrieval (CatLIP: synset hits)
+    max_samples: int = 1000  # held-out pairs read per evaluation
+    batch_size: int = 64
+    templates: str = "clip"  # zero-shot prompt set: clip | simple
+
+
+@dataclass
 class LoggingConfig:
     every: int = 10
     tensorboard: bool = True
@@ -102,6 +120,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     @property
@@ -175,6 +194,11 @@ def validate(cfg: TrainConfig) -> None:
         0 < low <= high <= 1,
         f"data.augment.scale must satisfy 0 < low <= high <= 1, got {data.augment.scale}",
     )
+    _check(0 <= data.augment.hue <= 0.5, f"data.augment.hue must be in [0, 0.5], got {data.augment.hue}")
+    _check(
+        0 <= data.augment.grayscale <= 1,
+        f"data.augment.grayscale must be in [0, 1], got {data.augment.grayscale}",
+    )
     _check(
         (run.steps is None) != (run.epochs is None),
         "give exactly one of --steps or --epochs (run.steps / run.epochs)",
@@ -196,6 +220,27 @@ def validate(cfg: TrainConfig) -> None:
         cfg.checkpoint.every >= 1 and cfg.checkpoint.keep_last >= 1, "checkpoint.every/keep_last must be >= 1"
     )
     _check(cfg.logging.every >= 1, f"logging.every must be >= 1, got {cfg.logging.every}")
+    evaluation = cfg.eval
+    if evaluation.every is not None:
+        _check(evaluation.every >= 1, f"eval.every must be >= 1, got {evaluation.every}")
+        _check(
+            bool(evaluation.image_folder or evaluation.data),
+            "--eval-every needs something to evaluate on: --eval-image-folder DIR and/or --eval-data DIR",
+        )
+    _check(
+        evaluation.image_folder is None or Path(evaluation.image_folder).is_dir(),
+        f"eval.image_folder {evaluation.image_folder} is not a directory: pass ROOT/<class>/*.jpg",
+    )
+    _check(evaluation.templates in ("clip", "simple"), "eval.templates must be clip or simple")
+    _check(
+        evaluation.max_samples >= 1 and evaluation.batch_size >= 1, "eval.max_samples/batch_size must be >= 1"
+    )
+    init_from = cfg.model.init_from
+    _check(
+        init_from is None or Path(init_from).is_dir(),
+        f"model.init_from {init_from} is not a directory: pass an OpenCLIP model directory "
+        "(open_clip_config.json + weights), e.g. one written by export-openclip",
+    )
     resume = cfg.checkpoint.resume
     _check(
         resume in (None, "latest") or Path(resume).exists(),

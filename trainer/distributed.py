@@ -142,6 +142,10 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def is_main_process() -> bool:
+    return not active() or dist.get_rank() == 0
+
+
 def gather_objects(value: Any) -> list[Any]:
     """Every rank's ``value``, in rank order (just ``[value]`` without a process group)."""
     if not active():
@@ -162,3 +166,23 @@ def mean_across_ranks(values: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if active():
         dist.barrier()
+
+
+def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
+    """Averages the gradients across ranks in place (what DDP's reducer does), in one flat all-reduce."""
+    if not active():
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    flat = torch._utils._flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for grad, synced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
+        grad.copy_(synced)
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm statistics) to every rank, as DDP does before each forward."""
+    if not active():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)

@@ -8,8 +8,10 @@ on CPU), optional gradient clipping, AdamW, the LR schedule, the EMA. Checkpoint
 never stopped: weights, optimizer, scheduler, scaler, EMA, and per rank the RNG states and the
 data position (see ``trainer/data/stream.py``).
 
-Note on accumulation: contrastive objectives see each micro-batch's similarity matrix only, so
-grad_accum trades memory for a smaller effective contrastive batch (no GradCache here).
+Accumulation: CatLIP's loss is a mean over samples, so its micro-batch gradients simply add up.
+The pairwise objectives (CLIP, ALIGN, SigLIP) keep the whole accumulated batch as negatives: their
+steps run through ``trainer/accumulate.py`` (feature cache, recompute per micro-batch), and the
+gradients are then averaged across ranks here instead of by DDP's reducer.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from trainer import distributed
+from trainer.accumulate import full_batch_backward
 from trainer.checkpoint import (
     capture_rng_state,
     checkpoint_path,
@@ -41,12 +44,15 @@ from trainer.checkpoint import (
     seed_everything,
 )
 from trainer.config import ConfigError, TrainConfig, validate
-from trainer.data import DatasetMeta, build_train_batches, resolve_dataset, to_device
+from trainer.data import CaptionTokenizer, DatasetMeta, build_train_batches, resolve_dataset, to_device
 from trainer.data.stream import derive_seed
+from trainer.data.verify import check_shards
+from trainer.interop.openclip import ImportedModel, import_openclip
 from trainer.metrics_log import MetricsLog
 from trainer.models import ModelConfig, build_model, load_model_config
 from trainer.objectives import build_objective
 from trainer.optim import build_ema, build_optimizer, build_scheduler, clip_gradients
+from trainer.run_record import evaluate_during_training, write_resolved_config
 
 
 class TrainModule(nn.Module):
@@ -57,12 +63,13 @@ class TrainModule(nn.Module):
         self.model = model
         self.objective = objective
 
-    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         if self.objective.needs_text:
-            outputs = self.model(batch["image"], batch["tokens"])
-        else:
-            outputs = self.model(batch["image"])
-        return self.objective(outputs, batch)
+            return self.model(batch["image"], batch["tokens"])
+        return self.model(batch["image"])
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.objective(self.features(batch), batch)
 
 
 @dataclass
@@ -74,10 +81,15 @@ class TrainResult:
     rank: int = 0
 
 
-def resolve_model_config(cfg: TrainConfig, meta: DatasetMeta) -> ModelConfig:
-    """The preset/file with overrides, sized to the dataset's tokenizer and vocabulary."""
+def resolve_model_config(
+    cfg: TrainConfig, meta: DatasetMeta, imported: ImportedModel | None = None
+) -> ModelConfig:
+    """The preset/file with overrides (or an imported OpenCLIP model's architecture), sized to the
+    tokenizer and synset vocabulary it will train with."""
     try:
-        model_cfg = load_model_config(cfg.model.preset, **cfg.model.overrides)
+        model_cfg = (
+            imported.config if imported else load_model_config(cfg.model.preset, **cfg.model.overrides)
+        )
     except ValueError as error:
         raise ConfigError(f"model: {error}") from error
     two_tower = cfg.objective.name != "catlip"
@@ -90,12 +102,12 @@ def resolve_model_config(cfg: TrainConfig, meta: DatasetMeta) -> ModelConfig:
             f"objective catlip trains an image-only model; use a *-catlip preset, not {model_cfg.name}"
         )
     changes: dict[str, Any] = {"grad_checkpointing": cfg.run.grad_checkpointing}
-    if two_tower:
-        from tokenizers import Tokenizer
-
-        vocab_size = Tokenizer.from_str(meta.tokenizer_json).get_vocab_size()
-        changes["text"] = dataclasses.replace(model_cfg.text, vocab_size=vocab_size)
-    else:
+    if two_tower and imported is None:
+        tokenizer = CaptionTokenizer(meta.tokenizer_json, model_cfg.text.context_length)
+        changes["text"] = dataclasses.replace(
+            model_cfg.text, vocab_size=tokenizer.vocab_size, eos_id=tokenizer.eos_id
+        )
+    elif not two_tower:
         changes["num_classes"] = len(meta.vocabulary.ids)
     return dataclasses.replace(model_cfg, **changes)
 
@@ -131,10 +143,17 @@ class Trainer:
         self.meta = resolve_dataset(
             cfg.data.paths, cfg.data.meta_dir, cfg.data.v_tau, needs_text, not needs_text
         )
-        self.model_cfg = resolve_model_config(cfg, self.meta)
+        if cfg.data.verify_shards:
+            check_shards(self.meta, env.is_main and cfg.logging.progress)
+        self.imported = import_openclip(cfg.model.init_from) if cfg.model.init_from else None
+        if self.imported is not None:  # the imported model's own tokenizer, not the dataset's
+            self.meta = dataclasses.replace(self.meta, tokenizer_json=self.imported.tokenizer_json)
+        self.model_cfg = resolve_model_config(cfg, self.meta, self.imported)
         self.total_steps = total_steps(cfg, self.meta, env.world_size)
         seed_everything(cfg.seed)  # the same initial weights on every rank
         self.module = TrainModule(build_model(self.model_cfg), build_objective(cfg.objective)).to(device)
+        if self.imported is not None:
+            self.imported.load_into(self.module.model, self.module.objective)
         self.optimizer = build_optimizer(self.module, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, self.total_steps)
         self.ema = build_ema(self.module.model, cfg.optim.ema_decay)
@@ -164,6 +183,8 @@ class Trainer:
             pin_memory=device.type == "cuda",
         )
         self.log = MetricsLog(Path(cfg.out_dir), env.is_main, cfg.logging.tensorboard, start_step=self.step)
+        if env.is_main:
+            write_resolved_config(self)
 
     def _restore(self, state: dict[str, Any]) -> dict[str, Any] | None:
         try:
@@ -240,16 +261,24 @@ class Trainer:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def train_step(self) -> tuple[dict[str, torch.Tensor], float]:
-        """One optimizer step over ``grad_accum`` micro-batches; returns metrics and data wait time."""
+    @property
+    def full_batch_accumulation(self) -> bool:
+        """Pairwise objectives with grad_accum > 1 take the feature-cache path (trainer/accumulate.py)."""
+        return self.cfg.run.grad_accum > 1 and self.cfg.objective.name != "catlip"
+
+    def _next_batch(self) -> tuple[dict[str, Any], float]:
+        started = time.perf_counter()
+        batch = to_device(next(self.batches), self.device)
+        return batch, time.perf_counter() - started
+
+    def _accumulate_micro_batches(self) -> tuple[dict[str, torch.Tensor], float]:
+        """Per micro-batch losses, their gradients summed (DDP syncs on the last one)."""
         accum = self.cfg.run.grad_accum
-        self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         data_time = 0.0
         for micro in range(accum):
-            started = time.perf_counter()
-            batch = to_device(next(self.batches), self.device)
-            data_time += time.perf_counter() - started
+            batch, waited = self._next_batch()
+            data_time += waited
             sync = self.ddp is None or micro == accum - 1
             with nullcontext() if sync else self.ddp.no_sync():
                 with self.autocast():
@@ -257,6 +286,35 @@ class Trainer:
                 self.scaler.scale(outputs["loss"] / accum).backward()
             for name, value in outputs.items():
                 sums[name] += value.detach().float() / accum
+        return sums, data_time
+
+    def _accumulate_full_batch(self) -> tuple[dict[str, torch.Tensor], float]:
+        """One loss over all micro-batches (full-batch negatives), gradients averaged across ranks."""
+        micro_batches, data_time = [], 0.0
+        for _ in range(self.cfg.run.grad_accum):
+            batch, waited = self._next_batch()
+            micro_batches.append(batch)
+            data_time += waited
+        outputs = full_batch_backward(
+            self.module.features,
+            self.module.objective,
+            self.module.model,
+            micro_batches,
+            device=self.device,
+            autocast=self.autocast,
+            scale=self.scaler.scale,
+        )
+        distributed.average_gradients(list(self.module.parameters()))
+        distributed.broadcast_buffers(self.module)
+        return {name: value.float() for name, value in outputs.items()}, data_time
+
+    def train_step(self) -> tuple[dict[str, torch.Tensor], float]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns metrics and data wait time."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.full_batch_accumulation:
+            sums, data_time = self._accumulate_full_batch()
+        else:
+            sums, data_time = self._accumulate_micro_batches()
         if self.cfg.optim.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             sums["grad_norm"] = clip_gradients(
@@ -294,6 +352,8 @@ class Trainer:
                     progress.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}")
                     window.clear()
                     window_steps, window_data, window_start = 0, 0.0, time.perf_counter()
+                if cfg.eval.every and (self.step % cfg.eval.every == 0 or self.step == last):
+                    evaluate_during_training(self)
                 if self.step % cfg.checkpoint.every == 0 or self.step == last:
                     saved = self.save()
         finally:

@@ -23,6 +23,7 @@ from typing import Any
 from trainer.checkpoint import CheckpointError
 from trainer.config import ConfigError, load_train_config, validate
 from trainer.data import DatasetError
+from trainer.interop.openclip import InteropError
 
 # flag -> dotted config key
 FLAGS = {
@@ -42,6 +43,9 @@ FLAGS = {
     "seed": "seed",
     "resume": "checkpoint.resume",
     "checkpoint_every": "checkpoint.every",
+    "init_from": "model.init_from",
+    "eval_every": "eval.every",
+    "eval_image_folder": "eval.image_folder",
 }
 
 
@@ -67,6 +71,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--resume", help="'latest' or a checkpoint path")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument(
+        "--init-from", help="start from an OpenCLIP model directory (its architecture, weights and tokenizer)"
+    )
+    p.add_argument(
+        "--verify-shards", action="store_true", help="check shard sizes and sha256 against the manifest first"
+    )
+    p.add_argument("--eval-every", type=int, help="evaluate every N steps (zero-shot and/or retrieval)")
+    p.add_argument("--eval-image-folder", help="ROOT/<class>/*.jpg for zero-shot during training")
+    p.add_argument(
+        "--eval-data", action="append", help="held-out dataset directory for retrieval (repeatable)"
+    )
     p.add_argument("--stop-at", type=int, help="stop after this step with a checkpoint (time-limited jobs)")
     p.add_argument(
         "--set",
@@ -87,6 +102,10 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
     ]
     if args.data:
         overrides.append(f"data.paths={json.dumps(args.data)}")
+    if args.eval_data:
+        overrides.append(f"eval.data={json.dumps(args.eval_data)}")
+    if args.verify_shards:
+        overrides.append("data.verify_shards=true")
     return overrides + list(args.set)
 
 
@@ -101,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         from trainer.loop import train  # torch-heavy: only once the options are known to be sound
 
         result = train(cfg, stop_at=args.stop_at)
-    except (ConfigError, DatasetError, CheckpointError) as error:
+    except (ConfigError, DatasetError, CheckpointError, InteropError) as error:
         print(f"train: error: {error}", file=sys.stderr)
         return 2
     if result.rank != 0:

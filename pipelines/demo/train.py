@@ -21,7 +21,9 @@ BatchNorm momentum 0.1.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -65,8 +67,17 @@ class Recipe:
     settings: tuple[str, ...] = ()  # further ``section.key=value`` overrides of the train config
 
 
+# CLIP: 64 px with 8 px patches (the same 8 x 8 tokens as 32/4) and any hue (data.augment.hue=0.5):
+# colour no longer tells a pair from the other 31 in the batch, so more of the kind's shape is learned.
+CLIP_VIT = "vision: {kind: vit, image_size: 64, patch_size: 8, width: 64, layers: 2, heads: 2}"
+
 RECIPES: dict[str, Recipe] = {
-    "clip": Recipe("tiny-clip", f"{{{SMALL_VIT}, {SMALL_TEXT}, embed_dim: 64}}", steps=2000),
+    "clip": Recipe(
+        "tiny-clip",
+        f"{{{CLIP_VIT}, {SMALL_TEXT}, embed_dim: 64}}",
+        steps=2000,
+        settings=("data.augment.hue=0.5",),
+    ),
     "align": Recipe("tiny-align", f"{{vision: {{image_size: 32}}, {SMALL_TEXT}, embed_dim: 64}}", steps=1000),
     "catlip": Recipe("tiny-catlip", f"{{{SMALL_VIT}, embed_dim: 64}}", steps=2000),
 }
@@ -198,6 +209,27 @@ def format_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def environment(threads: int) -> dict[str, Any]:
+    """What the figures depend on: floating-point results differ with the thread count, the CPU's
+    vector kernels (AVX2 / AVX-512) and the torch version, and the contrastive runs amplify that."""
+    return {
+        "torch": torch.__version__,
+        "threads": threads,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu": platform.processor() or platform.machine(),
+    }
+
+
+def dataset_fingerprint(dataset: Path) -> dict[str, str]:
+    """sha256 of the files the figures are computed from: a dataset left from an older curation
+    (train_demo.sh reuses out/demo/dataset) shows up here as other hashes."""
+    return {
+        name: hashlib.sha256((dataset / name).read_bytes()).hexdigest()
+        for name in ("manifest.json", "tokenizer.json", "vocabulary.json")
+        if (dataset / name).is_file()
+    }
+
+
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     threads = torch.get_num_threads()
@@ -239,12 +271,15 @@ def _run(args: argparse.Namespace) -> int:
         "heldout": {"root": str(test), "per_class": args.per_class, "seed": HELDOUT_SEED},
         "fewshot": {"root": str(fewshot), "per_class": FEWSHOT_PER_CLASS, "seed": FEWSHOT_SEED},
         "threads": args.threads,
+        "environment": environment(args.threads),
+        "dataset_files": dataset_fingerprint(dataset),
         "total_seconds": round(time.monotonic() - started, 1),
         "runs": rows,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print("\n".join(format_table(rows)))
+    print("[train-demo] " + ", ".join(f"{k} {v}" for k, v in results["environment"].items()))
     print(f"[train-demo] results: {out / RESULTS_FILE} ({results['total_seconds']:.0f} s in all)")
     return 0
 

@@ -46,6 +46,7 @@ def stream_config(data: DataConfig, meta: DatasetMeta, seed: int, rank: int) -> 
         data.batch_size,
         data.shuffle_buffer,
         data.shuffle_initial,
+        tuple(sorted(meta.shard_samples.items())),
     )
 
 
@@ -68,7 +69,8 @@ def build_train_batches(
         else None
     )
     vocabulary = meta.vocabulary
-    crop = CropSpec(image_size, data.augment.scale, data.augment.ratio, hflip)
+    augment = data.augment
+    crop = CropSpec(image_size, augment.scale, augment.ratio, hflip, augment.hue, augment.grayscale)
     processor = SampleProcessor(
         image_size, crop, tokenizer is not None, vocabulary.index() if vocabulary else None
     )

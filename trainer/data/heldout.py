@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from trainer.data.samples import BatchCollator, SampleProcessor
@@ -16,11 +16,12 @@ def heldout_batches(
     collator: BatchCollator,
     batch_size: int,
     failures: FailureCounter,
+    expected: Mapping[str, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Batches of up to ``batch_size`` (the last may be smaller); bad samples are counted in ``failures``."""
     rng = random.Random(0)  # unused by evaluation transforms, which are deterministic
     samples = []
-    for raw in sequential(urls, failures):
+    for raw in sequential(urls, failures, expected):
         item = processor(raw, rng)
         if isinstance(item, str):
             failures[item] += 1

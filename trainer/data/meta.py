@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,13 @@ class DatasetMeta:
     tokenizer_json: str | None
     vocabulary: SynsetVocabulary | None
     meta_dir: str | None
+    # per shard URL, its manifest entry (samples, bytes, sha256); bare shard specs have none
+    shard_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def shard_samples(self) -> dict[str, int]:
+        """Samples per shard URL as the manifests list them (what a bad shard loses)."""
+        return {url: int(entry["samples"]) for url, entry in self.shard_entries.items()}
 
 
 def is_shard_spec(entry: str) -> bool:
@@ -137,6 +144,7 @@ def resolve_dataset(
     if not paths:
         raise DatasetError("no training data given: pass --data DIR (a curated dataset directory)")
     urls: list[str] = []
+    entries: dict[str, dict[str, Any]] = {}
     total: int | None = 0
     directories = []
     for entry in paths:
@@ -146,7 +154,9 @@ def resolve_dataset(
             total = None  # a bare shard list does not say how many samples it holds
         else:
             manifest = read_manifest(entry)
-            urls.extend(shards_of_directory(entry, manifest))
+            shard_urls = shards_of_directory(entry, manifest)
+            urls.extend(shard_urls)
+            entries.update(zip(shard_urls, manifest["shards"]))
             directories.append(entry)
             if total is not None:
                 total += int(manifest.get("total_samples", sum(s["samples"] for s in manifest["shards"])))
@@ -163,4 +173,4 @@ def resolve_dataset(
                 f"{meta_dir} has no {TOKENIZER}: two-tower models need the tokenizer curate trains"
             )
     vocabulary = load_vocabulary(meta_dir, v_tau) if need_vocabulary else None
-    return DatasetMeta(tuple(urls), total, tokenizer_json, vocabulary, meta_dir)
+    return DatasetMeta(tuple(urls), total, tokenizer_json, vocabulary, meta_dir, entries)

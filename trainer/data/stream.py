@@ -64,11 +64,14 @@ class StreamConfig:
     batch_size: int
     shuffle_buffer: int
     shuffle_initial: int
+    # samples per shard URL from the manifests, so bad shards count the samples they lose
+    shard_samples: tuple[tuple[str, int], ...] = ()
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a checkpointed position to mean the same samples."""
         fields = asdict(self)
         fields["urls"] = hashlib.sha256("\n".join(self.urls).encode()).hexdigest()[:16]
+        del fields["shard_samples"]  # follows from the shards; not part of the stream's layout
         return fields
 
 
@@ -126,7 +129,9 @@ class TrainStream(IterableDataset):
         cfg = self.config
         seed = derive_seed(cfg.seed, cfg.rank, stream, segment)
         failures = FailureCounter()
-        raw = resampled_shuffled(list(cfg.urls), seed, cfg.shuffle_buffer, cfg.shuffle_initial, failures)
+        raw = resampled_shuffled(
+            list(cfg.urls), seed, cfg.shuffle_buffer, cfg.shuffle_initial, failures, dict(cfg.shard_samples)
+        )
         position = self.positions.get(stream)
         raw_index = position.raw_end if position and position.segment == segment else 0
         if raw_index:

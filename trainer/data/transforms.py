@@ -27,12 +27,19 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass(frozen=True)
 class CropSpec:
-    """Random resized crop: area fraction ``scale`` and aspect ``ratio`` ranges, flip probability."""
+    """Random resized crop: area fraction ``scale`` and aspect ``ratio`` ranges, flip, colour.
+
+    ``hue``: the hue is rotated by a uniform draw from [-hue, hue] of the colour circle (0 = off,
+    0.5 = any hue); ``grayscale``: the probability of dropping colour altogether (SimCLR's
+    augmentations). Both make colour uninformative, so a model must tell images apart by other cues.
+    """
 
     size: int
     scale: tuple[float, float] = (0.9, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool = False
+    hue: float = 0.0
+    grayscale: float = 0.0
 
 
 def decode_rgb(data: bytes, min_side: int) -> Image.Image:
@@ -75,7 +82,19 @@ def train_image(data: bytes, spec: CropSpec, rng: random.Random) -> torch.Tensor
     image = image.resize((spec.size, spec.size), Image.Resampling.BICUBIC, box=box)
     if spec.hflip and rng.random() < 0.5:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if spec.hue > 0:
+        image = rotate_hue(image, rng.uniform(-spec.hue, spec.hue))
+    if spec.grayscale > 0 and rng.random() < spec.grayscale:
+        image = image.convert("L").convert("RGB")
     return to_uint8_tensor(image)
+
+
+def rotate_hue(image: Image.Image, turn: float) -> Image.Image:
+    """The image with its hue rotated by ``turn`` of the colour circle (saturation, value kept)."""
+    hue, saturation, value = image.convert("HSV").split()
+    shift = round(turn * 256)
+    hue = hue.point([(level + shift) % 256 for level in range(256)])
+    return Image.merge("HSV", (hue, saturation, value)).convert("RGB")
 
 
 def eval_image(data: bytes, size: int) -> torch.Tensor:

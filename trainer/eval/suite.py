@@ -119,7 +119,9 @@ def evaluate_heldout(
     )
     failures = FailureCounter()
     first, second, seen = [], [], 0
-    for batch in heldout_batches(list(meta.shard_urls), processor, collator, batch_size, failures):
+    for batch in heldout_batches(
+        list(meta.shard_urls), processor, collator, batch_size, failures, meta.shard_samples
+    ):
         images = normalize_images(batch["image"].to(device))
         if trained.two_tower:
             first.append(trained.model.encode_image(images).float().cpu())

@@ -49,29 +49,38 @@ __all__ = [
 ]
 
 
-def build_image_tower(cfg: VisionConfig, output_dim: int | None) -> nn.Module:
+def build_image_tower(cfg: VisionConfig, output_dim: int | None, quick_gelu: bool = False) -> nn.Module:
     """The image tower alone; output_dim=None leaves off the projection (features of the tower's width)."""
     if cfg.kind == "vit":
         return VisionTransformer(
-            cfg.image_size, cfg.patch_size, cfg.width, cfg.layers, cfg.heads, cfg.mlp_ratio, output_dim
+            cfg.image_size,
+            cfg.patch_size,
+            cfg.width,
+            cfg.layers,
+            cfg.heads,
+            cfg.mlp_ratio,
+            output_dim,
+            quick_gelu,
         )
     return EfficientNet(
         cfg.width_mult, cfg.depth_mult, cfg.dropout, cfg.drop_path_rate, output_dim, cfg.bn_momentum
     )
 
 
-def build_text_tower(cfg: TextConfig, output_dim: int) -> nn.Module:
-    tower = CLIPTextTransformer if cfg.kind == "clip" else BertTextEncoder
-    return tower(
-        cfg.vocab_size, cfg.context_length, cfg.width, cfg.layers, cfg.heads, cfg.mlp_ratio, output_dim
-    )
+def build_text_tower(cfg: TextConfig, output_dim: int, quick_gelu: bool = False) -> nn.Module:
+    shape = (cfg.vocab_size, cfg.context_length, cfg.width, cfg.layers, cfg.heads, cfg.mlp_ratio, output_dim)
+    if cfg.kind == "clip":
+        return CLIPTextTransformer(*shape, eos_id=cfg.eos_id, quick_gelu=quick_gelu)
+    return BertTextEncoder(*shape)
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """A TwoTowerModel when cfg.text is set, else CatLIP's ImageClassifierModel (needs cfg.num_classes)."""
     if cfg.text is not None:
         model: nn.Module = TwoTowerModel(
-            build_image_tower(cfg.vision, cfg.embed_dim), build_text_tower(cfg.text, cfg.embed_dim), cfg
+            build_image_tower(cfg.vision, cfg.embed_dim, cfg.quick_gelu),
+            build_text_tower(cfg.text, cfg.embed_dim, cfg.quick_gelu),
+            cfg,
         )
     else:
         if cfg.num_classes is None:
@@ -79,6 +88,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                 f"model {cfg.name!r} has no text tower, so it is a CatLIP classifier and needs num_classes "
                 "(set it to the number of kept synsets in the dataset's vocabulary.json)"
             )
-        model = ImageClassifierModel(build_image_tower(cfg.vision, None), cfg.embed_dim, cfg.num_classes, cfg)
+        model = ImageClassifierModel(
+            build_image_tower(cfg.vision, None, cfg.quick_gelu), cfg.embed_dim, cfg.num_classes, cfg
+        )
     model.set_grad_checkpointing(cfg.grad_checkpointing)
     return model

@@ -101,6 +101,9 @@ class TextConfig:
     layers: int = 12
     heads: int = 8
     mlp_ratio: float = 4.0
+    # CLIP tower: pool at the first occurrence of this token (the tokenizer's end of text, set from
+    # it at run time: [SEP] here, <|endoftext|> for OpenAI's BPE); None = the last non-pad position
+    eos_id: int | None = None
 
     def __post_init__(self) -> None:
         _require(self.kind in TEXT_KINDS, f"text.kind must be one of {TEXT_KINDS}, got {self.kind!r}")
@@ -119,6 +122,7 @@ class ModelConfig:
     embed_dim: size of the L2-normalised features. For CatLIP it is also the classifier's input size;
     when it equals the image tower's feature width no projection is added (the paper's setting).
     num_classes: CatLIP head size, set from the synset vocabulary at run time (None until then).
+    quick_gelu: transformer MLPs use QuickGELU instead of GELU (OpenAI's released CLIP weights).
     """
 
     name: str
@@ -127,6 +131,8 @@ class ModelConfig:
     embed_dim: int = 512
     num_classes: int | None = None
     grad_checkpointing: bool = False
+    # OpenAI CLIP's x * sigmoid(1.702 x) in the transformer MLPs (its released weights need it)
+    quick_gelu: bool = False
 
     def __post_init__(self) -> None:
         _require(self.embed_dim > 0, f"embed_dim must be positive, got {self.embed_dim}")

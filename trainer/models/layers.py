@@ -35,29 +35,37 @@ class SelfAttention(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(batch, length, width))
 
 
-class MLP(nn.Module):
-    """Two linear layers with GELU (open_clip's default; OpenAI CLIP used the QuickGELU approximation)."""
+def quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    """OpenAI CLIP's GELU approximation, x * sigmoid(1.702 x)."""
+    return x * torch.sigmoid(1.702 * x)
 
-    def __init__(self, width: int, mlp_ratio: float) -> None:
+
+class MLP(nn.Module):
+    """Two linear layers with GELU (open_clip's default) or OpenAI CLIP's QuickGELU approximation."""
+
+    def __init__(self, width: int, mlp_ratio: float, quick: bool = False) -> None:
         super().__init__()
         hidden = int(width * mlp_ratio)
         self.fc1 = nn.Linear(width, hidden)
         self.fc2 = nn.Linear(hidden, width)
+        self.activation = quick_gelu if quick else F.gelu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        return self.fc2(self.activation(self.fc1(x)))
 
 
 class TransformerBlock(nn.Module):
     """One block; `norm_first=True` is the pre-LN (CLIP/ViT) form, False the post-LN (BERT) form."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float, norm_first: bool) -> None:
+    def __init__(
+        self, width: int, heads: int, mlp_ratio: float, norm_first: bool, quick_gelu: bool = False
+    ) -> None:
         super().__init__()
         self.norm_first = norm_first
         self.ln_1 = nn.LayerNorm(width, eps=1e-5 if norm_first else 1e-12)
         self.attn = SelfAttention(width, heads)
         self.ln_2 = nn.LayerNorm(width, eps=1e-5 if norm_first else 1e-12)
-        self.mlp = MLP(width, mlp_ratio)
+        self.mlp = MLP(width, mlp_ratio, quick_gelu)
 
     def forward(
         self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False
@@ -73,11 +81,17 @@ class Transformer(nn.Module):
     """A stack of blocks; with grad checkpointing on, each block's activations are recomputed in backward."""
 
     def __init__(
-        self, width: int, layers: int, heads: int, mlp_ratio: float, norm_first: bool = True
+        self,
+        width: int,
+        layers: int,
+        heads: int,
+        mlp_ratio: float,
+        norm_first: bool = True,
+        quick_gelu: bool = False,
     ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            TransformerBlock(width, heads, mlp_ratio, norm_first) for _ in range(layers)
+            TransformerBlock(width, heads, mlp_ratio, norm_first, quick_gelu) for _ in range(layers)
         )
         self.grad_checkpointing = False
 

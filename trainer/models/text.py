@@ -1,9 +1,10 @@
 """Text towers over the dataset's WordPiece ids: `[CLS] ... [SEP]` followed by [PAD] = 0.
 
 - `CLIPTextTransformer` (Radford et al. 2021, §2.4): causal pre-LN transformer; the sequence is
-  pooled at the end-of-text token, here the last non-pad position `(tokens != 0).sum(1) - 1`
-  (the [SEP]); LayerNorm, then a bias-free projection. Because of the causal mask nothing after the
-  end of text can change the features.
+  pooled at the end-of-text token: the first occurrence of `eos_id` when the config names it
+  ([SEP] for the dataset's WordPiece tokenizer, <|endoftext|> for OpenAI's BPE; OpenCLIP's "eos"
+  pooling), else the last non-pad position `(tokens != 0).sum(1) - 1`; LayerNorm, then a bias-free
+  projection. Because of the causal mask nothing after the end of text can change the features.
 - `BertTextEncoder` (Devlin et al. 2019, as used by ALIGN, Jia et al. 2021): bidirectional
   post-LN transformer with a key-padding mask (tokens == 0 are never attended to), pooled at [CLS]
   (position 0) and mapped by a linear projection. No token-type embeddings (one segment) and no
@@ -41,12 +42,17 @@ class CLIPTextTransformer(nn.Module):
         heads: int,
         mlp_ratio: float,
         output_dim: int,
+        eos_id: int | None = None,
+        quick_gelu: bool = False,
     ) -> None:
         super().__init__()
         self.context_length = context_length
+        self.eos_id = eos_id
         self.token_embedding = nn.Embedding(vocab_size, width)
         self.positional_embedding = nn.Parameter(torch.empty(context_length, width))
-        self.transformer = Transformer(width, layers, heads, mlp_ratio, norm_first=True)
+        self.transformer = Transformer(
+            width, layers, heads, mlp_ratio, norm_first=True, quick_gelu=quick_gelu
+        )
         self.ln_final = nn.LayerNorm(width)
         self.text_projection = nn.Parameter(torch.empty(width, output_dim))
         self.feature_dim = output_dim
@@ -64,8 +70,10 @@ class CLIPTextTransformer(nn.Module):
         length = tokens.shape[1]
         x = self.token_embedding(tokens) + self.positional_embedding[:length]
         x = self.ln_final(self.transformer(x, is_causal=True))
-        # An all-pad row would give -1; clamp so it pools position 0 instead of wrapping around.
-        end_of_text = ((tokens != PAD_ID).sum(1) - 1).clamp(min=0)
+        if self.eos_id is not None:
+            end_of_text = (tokens == self.eos_id).int().argmax(dim=1)
+        else:  # an all-pad row would give -1; clamp so it pools position 0 instead of wrapping around
+            end_of_text = ((tokens != PAD_ID).sum(1) - 1).clamp(min=0)
         pooled = x[torch.arange(x.shape[0], device=x.device), end_of_text]
         return pooled @ self.text_projection
 

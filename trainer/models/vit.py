@@ -26,6 +26,7 @@ class VisionTransformer(nn.Module):
         heads: int,
         mlp_ratio: float,
         output_dim: int | None,
+        quick_gelu: bool = False,
     ) -> None:
         super().__init__()
         if image_size % patch_size:
@@ -37,7 +38,9 @@ class VisionTransformer(nn.Module):
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
         self.positional_embedding = nn.Parameter(scale * torch.randn(num_positions, width))
         self.ln_pre = nn.LayerNorm(width)
-        self.transformer = Transformer(width, layers, heads, mlp_ratio, norm_first=True)
+        self.transformer = Transformer(
+            width, layers, heads, mlp_ratio, norm_first=True, quick_gelu=quick_gelu
+        )
         self.ln_post = nn.LayerNorm(width)
         self.proj = nn.Parameter(scale * torch.randn(width, output_dim)) if output_dim else None
         self.feature_dim = output_dim or width

@@ -49,6 +49,7 @@ def build_objective(cfg: ObjectiveConfig) -> Objective:
             cfg.label_smoothing,
             cfg.local_loss,
             cfg.gather_with_grad,
+            cfg.align_reduction,
         )
     if cfg.name == "siglip":
         return SiglipObjective(

@@ -10,7 +10,10 @@ from trainer.objectives.functional import align_loss
 
 
 class AlignObjective(PairwiseObjective):
-    """Parameter `temperature` divides the cosine similarities; initialised to 1.0, floored at temperature_min."""
+    """Parameter `temperature` divides the cosine similarities; initialised to 1.0, floored at temperature_min.
+
+    `reduction`: "sum" of the two directions (the paper) or their "mean" (HF transformers' AlignModel).
+    """
 
     def __init__(
         self,
@@ -19,8 +22,10 @@ class AlignObjective(PairwiseObjective):
         label_smoothing: float,
         local_loss: bool = False,
         gather_with_grad: bool = True,
+        reduction: str = "sum",
     ) -> None:
         super().__init__(local_loss, gather_with_grad)
+        self.reduction = reduction
         self.temperature = nn.Parameter(torch.tensor(float(temperature_init)))
         self.temperature_min = temperature_min
         self.label_smoothing = label_smoothing
@@ -34,6 +39,7 @@ class AlignObjective(PairwiseObjective):
             pair.text,
             self.temperature,
             self.label_smoothing,
+            reduction=self.reduction,
             all_image_features=pair.all_image,
             all_text_features=pair.all_text,
             label_offset=pair.label_offset,

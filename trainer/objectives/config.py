@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 OBJECTIVE_NAMES = ("clip", "align", "catlip", "siglip")
+ALIGN_REDUCTIONS = ("sum", "mean")  # the paper's L_i2t + L_t2i, or HF AlignModel's average
 
 
 @dataclass
@@ -17,6 +18,8 @@ class ObjectiveConfig:
         other ranks' rows send to this rank's features.
     gather_with_grad: gather features with torch.distributed.nn's differentiable all_gather.
     label_smoothing: ALIGN only (Jia et al. 2021 use 0.1).
+    align_reduction: ALIGN only: "sum" adds the image->text and text->image losses (the paper's
+        L_i2t + L_t2i); "mean" averages them (HF transformers' AlignModel), half the loss and gradients.
     logit_scale_init / logit_scale_max: CLIP, log(1/0.07) clamped at log(100) (Radford et al. 2021).
     temperature_init / temperature_min: ALIGN's learnable softmax temperature, initialised to 1.0; the
         floor 0.01 (logits at most 100x the cosine) mirrors CLIP's clamp.
@@ -28,6 +31,7 @@ class ObjectiveConfig:
     local_loss: bool = False
     gather_with_grad: bool = True
     label_smoothing: float = 0.1
+    align_reduction: str = "sum"
     logit_scale_init: float = math.log(1 / 0.07)
     logit_scale_max: float = math.log(100)
     temperature_init: float = 1.0
@@ -43,6 +47,10 @@ class ObjectiveConfig:
             raise ValueError(
                 "local_loss=True needs gather_with_grad=True: with a no-grad gather the gradients that "
                 "other ranks' rows send to this rank's features are lost"
+            )
+        if self.align_reduction not in ALIGN_REDUCTIONS:
+            raise ValueError(
+                f"align_reduction must be one of {ALIGN_REDUCTIONS}, got {self.align_reduction!r}"
             )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from trainer.objectives.config import ALIGN_REDUCTIONS
+
 
 def _columns(rows: torch.Tensor, all_features: torch.Tensor | None) -> torch.Tensor:
     return rows if all_features is None else all_features
@@ -48,23 +50,29 @@ def align_loss(
     temperature: torch.Tensor,
     label_smoothing: float,
     *,
+    reduction: str = "sum",
     all_image_features: torch.Tensor | None = None,
     all_text_features: torch.Tensor | None = None,
     label_offset: int = 0,
 ) -> torch.Tensor:
     """ALIGN's normalised softmax loss (Jia et al. 2021): L_i2t + L_t2i, logits = similarity / temperature.
 
-    As in the paper the two directions are summed, not averaged. Label smoothing puts 1 - eps on the
-    pair and spreads eps uniformly over all N columns (torch's convention), N = global batch.
+    ``reduction="sum"`` adds the two directions as the paper writes it; ``"mean"`` averages them, as
+    HF transformers' ``AlignModel`` does: half the loss and half every gradient, which is what a
+    ported clipping threshold or learning rate assumes. Label smoothing puts 1 - eps on the pair and
+    spreads eps uniformly over all N columns (torch's convention), N = global batch.
     """
+    if reduction not in ALIGN_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {ALIGN_REDUCTIONS}, got {reduction!r}")
     image_columns = _columns(image_features, all_image_features)
     text_columns = _columns(text_features, all_text_features)
     labels = _labels(image_features.shape[0], label_offset, image_features.device)
     logits_i2t = image_features @ text_columns.T / temperature
     logits_t2i = text_features @ image_columns.T / temperature
-    return F.cross_entropy(logits_i2t, labels, label_smoothing=label_smoothing) + F.cross_entropy(
+    total = F.cross_entropy(logits_i2t, labels, label_smoothing=label_smoothing) + F.cross_entropy(
         logits_t2i, labels, label_smoothing=label_smoothing
     )
+    return total if reduction == "sum" else total / 2
 
 
 def siglip_loss(
