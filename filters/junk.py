@@ -207,13 +207,20 @@ _CTA_FILLER = frozenset(
 _CTA_VOCABULARY = _CTA_MARKER_WORDS | _CTA_VERBS | _CTA_FILLER
 _MAX_CTA_CHARS = 100
 _MAX_CTA_WORDS = 16
+_CTA_PAIR_WORDS = frozenset(w for pair in _CTA_PAIRS for w in pair.split())
+_STRIP = "()[]{}<>.,;:!?'\"|/»«…-–—*#&+"
 
 
 def is_call_to_action(text: str) -> bool:
     """The caption tells the reader what to do: ``tap to zoom``, ``view full size``, ``click image to enlarge``."""
     if len(text) > _MAX_CTA_CHARS:
         return False
-    joined = phrase_key(text)
+    lowered = text.lower()
+    for token in lowered.split():  # fast exit at the first real word, before any regex
+        word = token.strip(_STRIP)
+        if word.isalpha() and word not in _CTA_VOCABULARY and word not in _CTA_PAIR_WORDS:
+            return False
+    joined = phrase_key(lowered)
     for pair, word in _CTA_PAIRS.items():
         joined = joined.replace(pair, word)
     tokens = joined.split()
