@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from filters.language import MAX_CHARS, UNDETERMINED, UNKNOWN, LanguageGuess, identify_language, is_language
+from tests.bench_fixtures import load_benchmark
 
 PROPERTY = settings(max_examples=300, derandomize=True, database=None, deadline=None)
 
@@ -86,10 +84,7 @@ def test_never_raises_and_is_well_formed(text):
 
 
 def test_benchmark_quick_smoke(capsys):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_language.py"
-    spec = importlib.util.spec_from_file_location("bench_language", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_language")
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "captions/s" in out and "text rules (baseline)" in out and "identify_language" in out

@@ -7,9 +7,7 @@ only on safe photos, where every ``image_nsfw`` would be a false positive.
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +25,7 @@ from filters.nsfw_image import (
     check_image_nsfw,
     judge_detections,
 )
+from tests.bench_fixtures import load_benchmark
 from tests.image_fixtures import SKIMAGE_PHOTOS, mate_photo_paths, skimage_photo
 
 # ---------------------------------------------------------------- the decision (pure)
@@ -190,10 +189,7 @@ def test_other_model_path_is_used(detector, tmp_path):
 
 
 def test_benchmark_quick_smoke(capsys):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_nsfw.py"
-    spec = importlib.util.spec_from_file_location("bench_nsfw", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_nsfw")
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "false positives" in out and "images/s" in out and "baseline" in out
