@@ -99,7 +99,10 @@ def lower_sentence_starts(text: str) -> str:
 
 
 def repair_noun_tags(
-    tagged: list[tuple[str, str]], is_noun: Callable[[str], bool], has_other_pos: Callable[[str], bool]
+    tagged: list[tuple[str, str]],
+    is_noun: Callable[[str], bool],
+    has_other_pos: Callable[[str], bool],
+    capital_start: bool = False,
 ) -> list[tuple[str, str]]:
     """Re-tags as NN/NNS the words a lexicon tagger calls adjectives or verbs where only a noun fits.
 
@@ -125,7 +128,13 @@ def repair_noun_tags(
             or (tag != "JJ" and before in _BEFORE_VERB_MEANS_NOUN)
             or (tag == "VB" and i == last and before == "CC" and i >= 2 and tagged[i - 2][1] in ("NN", "NNS"))
             or (tag == "VB" and i == 0 and after in ("NN", "NNS"))
-            or (tag == "VB" and i == 0 and after == "IN" and tagged[1][0].lower() not in _PARTICLES)
+            or (
+                capital_start
+                and tag == "VB"
+                and i == 0
+                and after == "IN"
+                and tagged[1][0].lower() not in _PARTICLES
+            )
             or (tag == "JJ" and word.lower().endswith("s") and not has_other_pos(word.lower()))
         )
         if noun:

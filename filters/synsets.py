@@ -4,8 +4,9 @@ Pipeline: language gate → case normalisation → tokenize + POS-tag (``filters
 compounds → nouns → WordNet lemma (morphy: plural → singular) → one sense → ``n%08d`` id. Decisions:
 
 * **Language.** Only captions whose language (``filters.language``, CLD2; best-effort guess for
-  short text) is in ``languages`` (default English) are labelled: WordNet is English, and "chat"
-  in a French caption is a cat, not a bird. ``languages=None`` labels everything.
+  short text) is in ``languages`` (default English, and Scots, which CLD2 calls some plain English
+  captions) are labelled: WordNet is English, and "chat" in a French caption is a cat, not a
+  bird. ``languages=None`` labels everything.
 * **Tagger.** nltk's averaged perceptron when its data is installed, else textblob's
   ``PatternTagger`` (no download at all). The two tag differently, so ``SynsetLabeler.tagger_name``
   says which ran; pin ``tagger=`` when workers may differ, or labels differ between machines.
@@ -96,7 +97,9 @@ class LabelerConfig:
     proper_nouns: bool = False  # True labels every NNP/NNPS too
     max_chars: int = 2000  # longer texts are not captions: [] and bounded work
     title_case_ratio: float = 0.8  # share of capitalised 4+ letter words that marks Title Case
-    languages: tuple[str, ...] | None = ("en",)  # label captions in these languages only; None: all
+    # Label captions in these languages only (None: all). CLD2 takes some plain English for Scots
+    # ("on a sunny day" → sco), and Scots captions are English enough for WordNet.
+    languages: tuple[str, ...] | None = ("en", "sco")
     context_weight: float = 1.0  # "context": log-score gained per signature word shared with the caption
 
 
@@ -109,13 +112,15 @@ class _Noun(NamedTuple):
     senses: tuple[Any, ...]
 
 
-def compound_forms(words: Sequence[str]) -> list[str]:
-    """WordNet spellings of a multiword noun: words joined by "_" first, then "-", then nothing.
+def compound_forms(words: Sequence[str], closed: bool = True) -> list[str]:
+    """WordNet spellings of a multiword noun: words joined by "_" first, then "-", then (``closed``) nothing.
 
     ``["hot", "air", "balloon"]`` → ``hot_air_balloon``, ``hot_air-balloon``, ..., ``hot-air_balloon``, ...
+    Closed forms are for runs of nouns only: "sea shells" is a seashell, but "blue fish" is not a
+    bluefish nor "green house" a greenhouse.
     """
     forms = []
-    for joins in product(("_", "-", ""), repeat=max(len(words) - 1, 0)):
+    for joins in product(("_", "-", "") if closed else ("_", "-"), repeat=max(len(words) - 1, 0)):
         form = words[0]
         for join, word in zip(joins, words[1:]):
             form += join + word
@@ -229,8 +234,9 @@ class SynsetLabeler:
         languages = self.config.languages
         if languages is not None and identify_language(caption).code not in languages:
             return []
-        text = lower_sentence_starts(normalise_case(caption, self.config.title_case_ratio))
-        tagged = repair_noun_tags(self._tag(text), self._is_noun, self._other_pos)
+        cased = normalise_case(caption, self.config.title_case_ratio)
+        text = lower_sentence_starts(cased)
+        tagged = repair_noun_tags(self._tag(text), self._is_noun, self._other_pos, cased != text)
         nouns = self._find_nouns(tagged)
         if self.config.sense == "context" and len(nouns) + len(tagged) > 1:
             chosen = self._in_context(tagged, nouns)
@@ -302,7 +308,7 @@ class SynsetLabeler:
         return lemma, tuple(ranked_senses(lemma, self._ranking(), self._wordnet))
 
     def _lookup_compound(self, words: tuple[str, ...], all_nouns: bool) -> tuple[str, tuple[Any, ...]]:
-        for form in compound_forms(words):
+        for form in compound_forms(words, closed=all_nouns):
             senses = ranked_senses(form, self._ranking(), self._wordnet)
             if not senses:
                 continue
