@@ -25,9 +25,14 @@ CURATION = [
     "fsspec>=2024.1",
     "pyyaml>=6",
     "tqdm>=4.60",
+    "pycld2==0.42",  # offline language identification (CLD2; its tables ship in the wheel)
 ]
 TRAINING = ["tensorboard>=2.15"]
-DEV = ["pytest==9.2.0", "pytest-xdist==3.8.0", "ruff==0.17.6", "scikit-image==0.26.0"]
+DEV = ["pytest==9.2.0", "pytest-xdist==3.8.0", "ruff==0.17.6", "scikit-image==0.26.0", "hypothesis==6.170.17"]
+# The image NSFW rule's detector (filters/nsfw_image.py): NudeNet's ONNX model ships inside its
+# wheel and runs on onnxruntime. NudeNet 3.x and its YOLOv8 model are AGPL-3.0 (README, "NSFW"),
+# which is why it is an extra and not a core dependency.
+NSFW = ["nudenet==3.4.2", "onnxruntime==1.32.0"]
 
 setup(
     name="alt-text-curation",
@@ -38,8 +43,14 @@ setup(
         include=["filters", "filters.*", "pipelines", "pipelines.*", "trainer", "trainer.*"]
     ),
     include_package_data=True,
+    package_data={"filters": ["data/*.txt"]},
     install_requires=CURATION + TRAINING,
-    extras_require={"dev": DEV, "gcp": ["apache-beam[gcp]==2.77.0"], "aws": ["apache-beam[aws]==2.77.0"]},
+    extras_require={
+        "dev": DEV,
+        "nsfw": NSFW,
+        "gcp": ["apache-beam[gcp]==2.77.0"],
+        "aws": ["apache-beam[aws]==2.77.0"],
+    },
     entry_points={
         "console_scripts": [
             "curate=pipelines.curate:main",

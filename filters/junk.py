@@ -1,4 +1,5 @@
-"""Detectors for boilerplate alt-texts: file names, image sizes, URLs and generic words.
+"""Detectors for boilerplate alt-texts: file names (alone or with their size), image sizes, URLs,
+generic words and calls to action ("tap to zoom").
 
 Each detector takes a normalised caption (see ``filters.text.normalize_text``) and says
 whether the WHOLE caption is junk of that kind; a caption that merely mentions a size or a
@@ -43,7 +44,7 @@ _CAMERA_NAME = re.compile(
     re.IGNORECASE,
 )
 
-_DIMENSIONS = re.compile(r"\d{2,5}\s*(?:[pP][xX]\s*)?[x×X*]\s*\d{2,5}(?:\s*[pP][xX])?")
+_DIMENSIONS = re.compile(r"\d{2,5}\s*(?:[pP][xX]\s*)?[x×X*]\s*\d{2,5}(?:\s*[pP][xX](?![A-Za-z]))?")
 # What may surround a bare size ("Size: 800 x 600 pixels", "1920x1080 HD") and still be junk.
 _SIZE_WORDS = frozenset(
     {
@@ -94,7 +95,7 @@ _NUMBERED = re.compile(
 )
 
 
-def _key(text: str) -> str:
+def phrase_key(text: str) -> str:
     """Lowercase, punctuation and underscores as spaces, single spaces: the form phrases are compared in."""
     return " ".join(_NON_WORD.sub(" ", text.lower()).split())
 
@@ -114,7 +115,7 @@ def is_dimensions(text: str) -> bool:
     """The caption is an image size: ``1920x1080``, ``800 × 600``, ``Size: 1024*768 px``."""
     if len(text) > _MAX_DIMENSIONS_CHARS or not _DIMENSIONS.search(text):
         return False
-    rest = _key(_DIMENSIONS.sub(" ", text)).split()
+    rest = phrase_key(_DIMENSIONS.sub(" ", text)).split()
     return all(word in _SIZE_WORDS for word in rest)
 
 
@@ -128,5 +129,103 @@ def is_generic(text: str) -> bool:
     """The caption is a stock phrase: ``alt img``, ``thumbnail``, ``click to enlarge``, ``photo 3 of 12``."""
     if len(text) > _MAX_GENERIC_CHARS or text.count(" ") > 7:  # no stock phrase has more words
         return False
-    key = _key(text)
+    key = phrase_key(text)
     return key in _GENERIC_PHRASES or bool(_NUMBERED.match(key))
+
+
+# A file name with its size after (or before) it, as galleries and upload forms print it:
+# "DSC01234.jpg (800×600)", "sunset.png - 1920 x 1080 px", "IMG_0042.JPG (2.1 MB, 4000×3000)".
+_FILE_SIZE = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?\s*(?:[kmgt]i?b|bytes?|[kmg])(?!\w)", re.IGNORECASE)
+_BRACKETS = "()[]{}<>,;:|/·•@-–—"
+
+
+def is_filename_with_dimensions(text: str) -> bool:
+    """The caption is a file name plus its dimensions (and maybe its byte size): ``DSC01234.jpg (800×600)``."""
+    if len(text) > _MAX_FILENAME_CHARS + _MAX_DIMENSIONS_CHARS or not _DIMENSIONS.search(text):
+        return False
+    rest = _FILE_SIZE.sub(" ", _DIMENSIONS.sub(" ", text))
+    kept = [token for token in (t.strip(_BRACKETS) for t in rest.split()) if token]
+    kept = [token for token in kept if token.lower() not in _SIZE_WORDS]
+    return bool(kept) and is_filename(" ".join(kept))
+
+
+# Calls to action: the alt-text tells the reader what to do with the image ("tap to zoom",
+# "click the thumbnail to view full size", "hover over image to zoom in", "open in new window")
+# instead of saying what it shows. A caption is one when every word is from a closed vocabulary,
+# one word is an action (a gesture or a verb such as "view") and something marks the interaction:
+# a gesture, a zoom-like verb, a size ("larger", "full size") or a stock pair ("new window",
+# "read more"). "View of the gallery", "close-up of a mouse" or "open the window" (no marker)
+# and any caption with a real word ("red dress, click to enlarge") are kept: the detectors judge
+# the whole caption.
+_CTA_PAIRS = {
+    "mouse over": "mouseover",
+    "roll over": "rollover",
+    "double click": "doubleclick",
+    "double tap": "doubletap",
+}
+_CTA_GESTURES = frozenset(
+    {
+        "click",
+        "clicking",
+        "tap",
+        "hover",
+        "mouseover",
+        "rollover",
+        "doubleclick",
+        "doubletap",
+        "pinch",
+        "swipe",
+        "scroll",
+    }
+)
+_CTA_ZOOM_VERBS = frozenset({"zoom", "enlarge", "magnify", "expand", "rotate"})
+_CTA_VERBS = frozenset(
+    {
+        "view", "see", "open", "opens", "show", "display", "watch", "play", "download", "read", "learn", "shop",
+        "buy", "order", "close", "start", "browse", "touch", "press", "drag", "select", "move", "place", "point",
+    }
+)  # fmt: skip
+_CTA_MARKER_WORDS = (
+    _CTA_GESTURES | _CTA_ZOOM_VERBS | {"larger", "bigger", "fullsize", "lightbox", "slideshow"}
+)
+# "full", "new" or "high" alone mark nothing: "a full view of the bay" is a caption.
+_CTA_MARKER_PAIRS = (
+    "full size", "full screen", "full resolution", "high res", "hi res", "high resolution", "new window",
+    "new tab", "read more", "learn more", "see more", "shop now", "buy now", "order now",
+)  # fmt: skip
+_CTA_FILLER = frozenset(
+    {
+        "to", "for", "and", "or", "on", "over", "at", "in", "out", "into", "of", "with", "the", "this", "that",
+        "a", "an", "each", "any", "all", "your", "our", "here", "it", "them", "me", "more", "now", "please",
+        "image", "images", "photo", "photos", "picture", "pictures", "pic", "pics", "thumbnail", "thumbnails",
+        "thumb", "thumbs", "version", "size", "sized", "screen", "mode", "window", "tab", "gallery", "details",
+        "detail", "link", "button", "icon", "above", "below", "up", "down", "left", "right", "large", "big",
+        "product", "main", "cursor", "pointer", "again", "back", "closer", "look", "inside", "full", "new",
+        "hi", "high", "res", "resolution", "original", "360", "degree", "degrees", "view",
+    }
+)  # fmt: skip
+_CTA_VOCABULARY = _CTA_MARKER_WORDS | _CTA_VERBS | _CTA_FILLER
+_MAX_CTA_CHARS = 100
+_MAX_CTA_WORDS = 16
+_CTA_PAIR_WORDS = frozenset(w for pair in _CTA_PAIRS for w in pair.split())
+_STRIP = "()[]{}<>.,;:!?'\"|/»«…-–—*#&+"
+
+
+def is_call_to_action(text: str) -> bool:
+    """The caption tells the reader what to do: ``tap to zoom``, ``view full size``, ``click image to enlarge``."""
+    if len(text) > _MAX_CTA_CHARS:
+        return False
+    lowered = text.lower()
+    for token in lowered.split():  # fast exit at the first real word, before any regex
+        word = token.strip(_STRIP)
+        if word.isalpha() and word not in _CTA_VOCABULARY and word not in _CTA_PAIR_WORDS:
+            return False
+    joined = phrase_key(lowered)
+    for pair, word in _CTA_PAIRS.items():
+        joined = joined.replace(pair, word)
+    tokens = joined.split()
+    if not tokens or len(tokens) > _MAX_CTA_WORDS or not all(t in _CTA_VOCABULARY for t in tokens):
+        return False
+    if not any(t in _CTA_GESTURES or t in _CTA_ZOOM_VERBS or t in _CTA_VERBS for t in tokens):
+        return False
+    return any(t in _CTA_MARKER_WORDS for t in tokens) or any(pair in joined for pair in _CTA_MARKER_PAIRS)

@@ -3,10 +3,11 @@
 ``normalize_text`` turns whatever a crawl put in the text column into one clean line;
 ``check_caption`` then drops junk alt-texts with a stable reason. Check order (first hit
 wins): ``text_missing``, then the boilerplate detectors ``text_url``, ``text_filename``,
-``text_dimensions``, ``text_generic``, then the length rules ``text_too_long`` (characters,
-then words) and ``text_too_short``. Junk comes before length on purpose: "IMG_2019.jpg" and
-"1920x1080" are also too short, but the junk reason says what the text actually is, and a
-100 kB data URI is better reported as ``text_url`` than as ``text_too_long``.
+``text_filename_dimensions``, ``text_dimensions``, ``text_generic``, ``text_call_to_action``
+(after ``text_generic``, whose list has long held "click to enlarge"), then the length rules
+``text_too_long`` (characters, then words) and ``text_too_short``. Junk comes before length on
+purpose: "IMG_2019.jpg" and "1920x1080" are also too short, but the junk reason says what the
+text actually is, and a 100 kB data URI is better reported as ``text_url`` than as ``text_too_long``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
 from filters.decision import KEEP, Verdict
-from filters.junk import is_dimensions, is_filename, is_generic, is_url
+from filters.junk import (
+    is_call_to_action,
+    is_dimensions,
+    is_filename,
+    is_filename_with_dimensions,
+    is_generic,
+    is_url,
+)
 
 TEXT_MISSING = "text_missing"
 TEXT_TOO_SHORT = "text_too_short"
@@ -28,6 +36,8 @@ TEXT_FILENAME = "text_filename"
 TEXT_DIMENSIONS = "text_dimensions"
 TEXT_URL = "text_url"
 TEXT_GENERIC = "text_generic"
+TEXT_FILENAME_DIMENSIONS = "text_filename_dimensions"  # "DSC01234.jpg (800×600)"
+TEXT_CALL_TO_ACTION = "text_call_to_action"  # "tap to zoom", "view full size"
 TEXT_SHARED_BY_MANY_IMAGES = "text_shared_by_many_images"
 
 # Raw input beyond this is cut before any work: a caption is a few hundred characters at most,
@@ -179,10 +189,14 @@ def check_caption(text: object, rules: TextRules = DEFAULT_TEXT_RULES) -> Verdic
         return TEXT_URL
     if is_filename(text):
         return TEXT_FILENAME
+    if is_filename_with_dimensions(text):
+        return TEXT_FILENAME_DIMENSIONS
     if is_dimensions(text):
         return TEXT_DIMENSIONS
     if is_generic(text):
         return TEXT_GENERIC
+    if is_call_to_action(text):
+        return TEXT_CALL_TO_ACTION
     if len(text) > rules.max_chars:
         return TEXT_TOO_LONG
     count = len(words(text))

@@ -168,7 +168,7 @@ class CurationOptions(PipelineOptions):
             help="evaluation images to keep out: a blocklist JSON (filters.eval_blocklist), "
             "or a local folder / .tar shards of images, hashed at launch into OUTPUT/eval_blocklist.json",
         )
-        add("--synset_sense", default=LabelerConfig.sense, choices=("first", "visual"))
+        add("--synset_sense", default=LabelerConfig.sense, choices=("first", "visual", "context"))
         add("--synset_tagger", default=LabelerConfig.tagger, choices=("auto", "perceptron", "pattern"))
         add("--v_tau", type=int, default=V_TAU, help="synsets seen fewer times are pruned (CatLIP: 500)")
         add("--tokenizer_vocab_size", type=int, default=DEFAULT_TOKENIZER_VOCAB, help="0: train no tokenizer")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import random
 import re
 import socket
-from pathlib import Path
 
 import pytest
 
@@ -22,6 +20,7 @@ from filters.synsets import (
     synset_from_id,
     synset_id,
 )
+from tests.bench_fixtures import load_benchmark
 
 DOG = "n02084071"  # dog.n.01, ImageNet's id for "dog"
 ID = re.compile(r"^n\d{8}$")
@@ -178,10 +177,7 @@ def test_deterministic_and_picklable(first):
 
 
 def test_benchmark_quick_smoke(capsys, first):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_synsets.py"
-    spec = importlib.util.spec_from_file_location("bench_synsets", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_synsets")
     bench.check_gold()
     right_first, _ = bench.sense_accuracy(bench.SENSE_GOLD, "first")
     right_visual, _ = bench.sense_accuracy(bench.SENSE_GOLD, "visual")
