@@ -47,6 +47,8 @@ class CurationConfig:
     shard_max_bytes: int
     seed: int
     report: bool
+    progress: str = "auto"  # pipelines.progress.MODES
+    progress_interval: float = 30.0
 
     @property
     def fetches(self) -> bool:
@@ -59,7 +61,7 @@ class CurationConfig:
 
     def manifest(self) -> dict[str, Any]:
         """The resolved config as JSON: no output path and no runner flags, so it depends on the data only."""
-        skip = {"inputs", "output", "overwrite", "replaces", "report"}
+        skip = {"inputs", "output", "overwrite", "replaces", "report", "progress", "progress_interval"}
         resolved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
         return _jsonable(resolved)
 

@@ -24,6 +24,7 @@ from pipelines.label_stages import BuildVocabulary, LabelSynsets
 from pipelines.match_stages import BalanceQueries, MatchQueries
 from pipelines.options import OptionError, is_eval_set, resolve
 from pipelines.output_dir import EVAL_BLOCKLIST_FILE, REPORT_FILE, remove_previous
+from pipelines.progress import ProgressDisplay, run_with_progress, watched_pipeline
 from pipelines.read import ReadCandidates
 from pipelines.stats import (
     STATS_FILE,
@@ -99,8 +100,8 @@ def hash_blocklist(config: CurationConfig) -> Any:
     return blocklist
 
 
-def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
-    """Adds every stage of the job to ``pipeline``."""
+def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
+    """Adds every stage of the job to ``pipeline``; returns the funnel's stage names in order."""
     out, seed = config.output, config.seed
     rejects: list[beam.PCollection] = []
     stages = ["read"]
@@ -159,6 +160,7 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
         artefacts["report"] = pipeline | "ReportName" >> beam.Create([REPORT_FILE])
     manifest = WriteManifest(out, config.manifest(), package_versions(), seed, artefacts)
     _ = shards | "WriteManifest" >> manifest
+    return stages
 
 
 def _write_report(output: str) -> str:
@@ -174,13 +176,13 @@ def _write_report(output: str) -> str:
 def run(config: CurationConfig, options: PipelineOptions) -> list[str]:
     """Runs the job to completion; returns the funnel and a summary as printable lines."""
     blocklist = hash_blocklist(config) if is_eval_set(config.eval_blocklist) else None
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, config)
+    pipeline, live = watched_pipeline(options, options.view_as(StandardOptions).runner)
+    stages = build(pipeline, config)
     # Only now, with every option checked and the graph built, may the previous dataset go.
     remove_previous(config.replaces, config.output)
     if blocklist is not None:
         write_json(config.output, EVAL_BLOCKLIST_FILE, blocklist.to_json())
-    pipeline.run().wait_until_finish()
+    run_with_progress(pipeline, live, stages, ProgressDisplay(config.progress, config.progress_interval))
     with FileSystems.open(join(config.output, STATS_FILE)) as handle:
         stats = json.loads(handle.read())
     with FileSystems.open(join(config.output, MANIFEST_FILE)) as handle:
@@ -192,12 +194,17 @@ def run(config: CurationConfig, options: PipelineOptions) -> list[str]:
     ]
 
 
-def funnel_lines(stats: dict[str, Any]) -> list[str]:
-    """The funnel as a small table: stage, in, dropped, out, the main reasons."""
+FUNNEL_REASONS = 12  # reasons listed per stage in the CLI funnel; the rest are counted, stats.json has all
+
+
+def funnel_lines(stats: dict[str, Any], most: int = FUNNEL_REASONS) -> list[str]:
+    """The funnel as a small table: stage, in, dropped, out, and every reason (past ``most``: "… and K more")."""
     lines = [f"{'stage':<22}{'in':>9}{'dropped':>9}{'out':>9}  reasons"]
     for row in stats["stages"]:
-        reasons = ", ".join(
-            f"{r} {n}" for r, n in sorted(row["reasons"].items(), key=lambda x: (-x[1], x[0]))[:4]
-        )
+        ranked = sorted(row["reasons"].items(), key=lambda x: (-x[1], x[0]))
+        reasons = ", ".join(f"{r} {n}" for r, n in ranked[:most])
+        if len(ranked) > most:
+            rest = sum(n for _, n in ranked[most:])
+            reasons += f", … and {len(ranked) - most} more ({rest} records; see stats.json)"
         lines.append(f"{row['stage']:<22}{row['in']:>9}{row['dropped']:>9}{row['out']:>9}  {reasons}")
     return lines

@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.streams import InputTooLarge, bounded_lines, open_decompressed
 from filters.tar_members import TarLimits, read_tar
 from filters.text import decode_text
-from pipelines.records import REJECTS, Record, make_reject
+from pipelines.records import REJECTS, Record, count_kept, make_reject
 from pipelines.rows import (
     DEFAULT_COLUMNS,
     DEFAULT_LIMITS,
@@ -138,7 +138,10 @@ def _file_reject(unit: InputFile, error: Exception, group: int = -1) -> Record:
 
 
 def _emit(record: Record) -> beam.pvalue.TaggedOutput | Record:
-    return beam.pvalue.TaggedOutput(REJECTS, record) if "stage" in record else record
+    if "stage" in record:
+        return beam.pvalue.TaggedOutput(REJECTS, record)
+    count_kept(STAGE)  # live progress counts records read as they come (pipelines.progress)
+    return record
 
 
 def _open(path: str, raw: bool = False) -> Any:
