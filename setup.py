@@ -27,7 +27,7 @@ CURATION = [
     "tqdm>=4.60",
 ]
 TRAINING = ["tensorboard>=2.15"]
-DEV = ["pytest==9.2.0", "pytest-xdist==3.8.0", "ruff==0.17.6", "scikit-image==0.26.0"]
+DEV = ["pytest==9.2.0", "pytest-xdist==3.8.0", "ruff==0.17.6", "scikit-image==0.26.0", "hypothesis==6.170.15"]
 
 setup(
     name="alt-text-curation",

@@ -32,7 +32,7 @@ from img2dataset.downloader import download_image
 
 from pipelines.demo.scenes import render_scene
 from pipelines.demo.server import DemoServer
-from pipelines.fetch import FetchConfig, FetchImages, build_opener, fetch_url
+from pipelines.fetch import FetchConfig, FetchImages, FetchSession, fetch_url
 
 
 def _write_images(folder: Path, count: int) -> list[str]:
@@ -69,7 +69,7 @@ def main() -> None:
         names = _write_images(Path(folder), args.images)
         with DemoServer(folder, latency_seconds=args.latency) as server:
             urls = [server.url(f"/images/{name}") for name in names]
-            opener = build_opener(config)
+            opener = FetchSession(config)
 
             def img2dataset_sequential() -> int:
                 results = [download_image((i, url), 5, "img2dataset", None) for i, url in enumerate(urls)]

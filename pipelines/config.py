@@ -47,6 +47,7 @@ class CurationConfig:
     shard_max_bytes: int
     seed: int
     report: bool
+    top_domains: int = 50  # hosts listed by name in stats.json's fetch_domains (pipelines.domain_stats)
     progress: str = "auto"  # pipelines.progress.MODES
     progress_interval: float = 30.0
 

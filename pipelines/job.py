@@ -17,6 +17,7 @@ from filters.eval_blocklist import EvalSetError, build_eval_blocklist
 from pipelines import match_stages
 from pipelines.config import CurationConfig
 from pipelines.dedup_stages import Deduplicate
+from pipelines.domain_stats import SummariseDomains
 from pipelines.fetch import FetchConfig, FetchImages
 from pipelines.files import join, write_json
 from pipelines.image_stages import CheckAndHashImages, SplitPayloads
@@ -105,6 +106,7 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     out, seed = config.output, config.seed
     rejects: list[beam.PCollection] = []
     stages = ["read"]
+    domains = None
 
     def stage(
         records: beam.PCollection, label: str, transform: beam.PTransform, name: str
@@ -132,7 +134,11 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     if config.fetches:
         pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)
         records = stage(records, "BalanceBeforeDownload", pre, match_stages.PRE_DOWNLOAD_STAGE)
-        records = stage(records, "FetchImages", FetchImages(FetchConfig(**config.fetch)), "fetch")
+        fetched, fetch_rejects = records | "FetchImages" >> FetchImages(FetchConfig(**config.fetch))
+        rejects.append(fetch_rejects)
+        stages.append("fetch")
+        domains = (fetched, fetch_rejects) | "SummariseDomains" >> SummariseDomains(config.top_domains)
+        records = fetched
     records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image), "image")
     light, payloads = records | "SplitPayloads" >> SplitPayloads()
     deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)), "dedup")
@@ -150,7 +156,8 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     )
     all_rejects = rejects | "AllRejects" >> beam.Flatten()
     artefacts["rejects"] = all_rejects | "WriteRejects" >> WriteRejects(out)
-    artefacts["stats"] = (read, all_rejects, labelled) | "WriteFunnel" >> WriteFunnel(out, stages)
+    funnel_inputs = (read, all_rejects, labelled) + ((domains,) if domains is not None else ())
+    artefacts["stats"] = funnel_inputs | "WriteFunnel" >> WriteFunnel(out, stages)
     artefacts["query_counts"] = (matched, deduplicated, labelled) | "WriteQueryCounts" >> WriteQueryCounts(
         out, config.balance, config.per_query_cap
     )

@@ -17,6 +17,7 @@ from filters.image import DEFAULT_RULES
 from filters.synsets import LabelerConfig
 from filters.text import DEFAULT_TEXT_RULES
 from filters.vocabulary import V_TAU
+from pipelines.domain_stats import DEFAULT_TOP_DOMAINS
 from pipelines.fetch import FetchConfig
 from pipelines.progress import DEFAULT_LOG_INTERVAL
 from pipelines.progress import MODES as PROGRESS_MODES
@@ -171,6 +172,47 @@ class CurationOptions(PipelineOptions):
         )
         add("--file_url_root", help="with --allow_file_urls: the folder file:// URLs may read from")
         add(
+            "--no_keep_alive",
+            action="store_true",
+            help="one connection per request (by default connections are reused per host)",
+        )
+        add(
+            "--fetch_backoff",
+            type=float,
+            default=FetchConfig.backoff_base,
+            help="seconds before the first retry, doubling per retry (jittered by URL hash); "
+            "a longer Retry-After wins, and holds back the whole host",
+        )
+        add(
+            "--fetch_backoff_cap",
+            type=float,
+            default=FetchConfig.backoff_cap,
+            help="the longest backoff between two attempts",
+        )
+        add(
+            "--host_concurrency",
+            type=int,
+            default=FetchConfig.host_concurrency,
+            help="downloads from one host at once, per worker process (0 = --fetch_threads)",
+        )
+        add(
+            "--host_rate",
+            type=float,
+            default=FetchConfig.host_rate,
+            help="downloads started per second per host, per worker process (0 = no limit)",
+        )
+        add(
+            "--robots_txt",
+            action="store_true",
+            help="read each host's robots.txt (once, bounded, through the address guard) and honour it "
+            "for --user_agent_token (robots_txt_disallowed / robots_txt_unreachable)",
+        )
+        add(
+            "--opt_out_directives",
+            default=",".join(FetchConfig.disallowed_header_directives),
+            help="comma-separated X-Robots-Tag directives that opt an image out ('' = ignore the header)",
+        )
+        add(
             "--max_row_bytes",
             type=int,
             default=ReadLimits.max_row_bytes,
@@ -258,6 +300,12 @@ class CurationOptions(PipelineOptions):
         )
         add("--seed", type=int, default=0, help="seed of every hash-based choice (sampling, shard buckets)")
         add("--no_report", action="store_true", help="skip report.html")
+        add(
+            "--top_domains",
+            type=int,
+            default=DEFAULT_TOP_DOMAINS,
+            help="hosts listed by name in stats.json's per-domain fetch summary (the rest are summed)",
+        )
         add(
             "--progress",
             default="auto",

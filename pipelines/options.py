@@ -73,6 +73,15 @@ def _fetch_settings(args: argparse.Namespace) -> dict[str, Any]:
         "deadline": args.fetch_deadline,
         "total_deadline": args.fetch_total_deadline,
         "file_url_root": os.path.realpath(args.file_url_root) if args.file_url_root else None,
+        "keep_alive": False if args.no_keep_alive else None,
+        "backoff_base": args.fetch_backoff,
+        "backoff_cap": args.fetch_backoff_cap,
+        "host_concurrency": args.host_concurrency,
+        "host_rate": args.host_rate,
+        "robots_txt": args.robots_txt or None,
+        "disallowed_header_directives": tuple(
+            d.strip() for d in args.opt_out_directives.split(",") if d.strip()
+        ),
     }
     return {name: value for name, value in given.items() if value is not None}
 
@@ -137,6 +146,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     _require(args.shard_size >= 1, "--shard_size must be at least 1")
     _require(args.shard_max_bytes >= 1 << 20, "--shard_max_bytes must be at least 1 MiB")
     _require(args.seed >= 0, "--seed must be >= 0")
+    _require(args.top_domains >= 1, "--top_domains must be at least 1")
     _require(
         math.isfinite(args.progress_interval) and args.progress_interval > 0,
         "--progress_interval must be a number of seconds > 0",
@@ -225,6 +235,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         shard_max_bytes=args.shard_max_bytes,
         seed=args.seed,
         report=not args.no_report,
+        top_domains=args.top_domains,
         progress=args.progress,
         progress_interval=args.progress_interval,
     )

@@ -67,14 +67,21 @@ def funnel(
     }
 
 
-def _write_funnel(reasons: list, read: int, kept: int, output: str, stages: list[str]) -> str:
-    return write_json(output, STATS_FILE, funnel(read, kept, reasons, stages))
+def _write_funnel(
+    reasons: list, read: int, kept: int, output: str, stages: list[str], domains: dict | None = None
+) -> str:
+    document = funnel(read, kept, reasons, stages)
+    if domains is not None:
+        document["fetch_domains"] = domains  # pipelines.domain_stats
+    return write_json(output, STATS_FILE, document)
 
 
 class WriteFunnel(beam.PTransform):
-    """``(read records, rejects, kept records)`` → stats.json; returns a one-element PCollection of its name.
+    """``(read records, rejects, kept records[, fetch domain summary])`` → stats.json; returns a
+    one-element PCollection of its name.
 
-    ``read`` counts what ReadCandidates produced plus its own rejects (rows and files it could not read).
+    ``read`` counts what ReadCandidates produced plus its own rejects (rows and files it could not read);
+    the optional fourth input (``pipelines.domain_stats.SummariseDomains``) becomes ``fetch_domains``.
     """
 
     def __init__(self, output: str, stages: list[str]) -> None:
@@ -82,8 +89,9 @@ class WriteFunnel(beam.PTransform):
         self._output = output
         self._stages = stages
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection, beam.PCollection]) -> beam.PCollection:
-        read, rejects, kept = inputs
+    def expand(self, inputs: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        read, rejects, kept = inputs[:3]
+        domains = [beam.pvalue.AsSingleton(inputs[3])] if len(inputs) > 3 else []
         read_rejects = rejects | "ReadRejects" >> beam.Filter(lambda r: r["stage"] == "read")
         read_count = (
             (read, read_rejects)
@@ -103,6 +111,7 @@ class WriteFunnel(beam.PTransform):
                 beam.pvalue.AsSingleton(kept_count),
                 self._output,
                 self._stages,
+                *domains,
             )
         )
 
