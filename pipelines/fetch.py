@@ -165,10 +165,11 @@ def fetch_url(url: Any, config: FetchConfig, session: FetchSession | None = None
         # Space attempts at least the backoff apart; a Retry-After holds the whole host (HostGates).
         pause = backoff_seconds(target.url, attempt, config.backoff_base, config.backoff_cap)
         pause = max(0.0, pause - (time.monotonic() - started))
-        if result.retry_after is not None:
-            session.gates.hold(host, result.retry_after)
-        if time.monotonic() + max(pause, result.retry_after or 0.0) >= end:
-            wait = max(pause, result.retry_after or 0.0)
+        asked = result.retry_after if config.retry_after else None
+        if asked is not None:
+            session.gates.hold(host, asked)
+        if time.monotonic() + max(pause, asked or 0.0) >= end:
+            wait = max(pause, asked or 0.0)
             result = replace(
                 result, detail=f"{result.detail}; no retry: a {wait:.0f} s wait would pass the total deadline"
             )

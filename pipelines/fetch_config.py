@@ -65,7 +65,7 @@ class FetchConfig:
     Politeness (``pipelines.fetch_hosts``, ``fetch_pool``, ``fetch_retry``, ``fetch_robots``), all per
     worker process: ``keep_alive`` reuses connections per host; a retry waits ``backoff_base × 2^(n-1)``
     seconds (at most ``backoff_cap``, jittered by a hash of the URL and attempt), or longer when the
-    server's ``Retry-After`` says so, which also holds back every other URL of that host; a wait that
+    server's ``Retry-After`` says so (``retry_after``), which also holds back every other URL of that host; a wait that
     would end past ``total_deadline`` is not waited (the URL fails at once). ``host_concurrency``:
     attempts running at once per host (0 = ``threads``); ``host_rate``: attempts started per second per
     host (0 = no limit). ``robots_txt``: read each host's robots.txt once (at most ``robots_txt_max_bytes``,
@@ -90,6 +90,7 @@ class FetchConfig:
     threads: int = 16
     batch_size: int = 0
     keep_alive: bool = True
+    retry_after: bool = True
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
     host_concurrency: int = 0

@@ -73,6 +73,7 @@ class DemoServer:
         keep_alive: bool = False,
         rate_limit: float = 0.0,
         robots_txt: str | None = None,
+        connect_latency_seconds: float = 0.0,
     ) -> None:
         self.images_dir = Path(images_dir).resolve() if images_dir is not None else None
         self.port = port  # 0: any free port
@@ -82,6 +83,7 @@ class DemoServer:
         self.keep_alive = keep_alive
         self.rate_limit = rate_limit  # requests per second /limited/ serves before it answers 429
         self.robots_txt = robots_txt
+        self.connect_latency_seconds = connect_latency_seconds  # a far-away server's TCP + TLS handshakes
         self.connections = 0
         self.max_in_flight = 0
         self.rate_limited = 0  # 429s /limited/ sent
@@ -176,6 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.demo.enter(opened_connection=True)
+        if self.demo.connect_latency_seconds:
+            time.sleep(self.demo.connect_latency_seconds)
 
     def do_GET(self) -> None:
         parsed = urllib.parse.urlsplit(self.path)
