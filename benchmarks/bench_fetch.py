@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connect-latency", type=float, default=0.05, help="seconds per new connection")
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s the server takes before 429s")
     parser.add_argument("--retries", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="60 images, 3 rounds, 30 requests/s (a smoke test)")
+    parser.add_argument(
+        "--quick", action="store_true", help="60 images, 3 rounds, 30 requests/s (a smoke test)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.rounds, args.rate = 60, 3, 30.0

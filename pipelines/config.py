@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from filters import balance
@@ -11,6 +11,7 @@ from filters.dedup import DedupConfig
 from filters.image import ImageRules
 from filters.synsets import LabelerConfig
 from filters.text import TextRules
+from pipelines.examples import ExampleSettings
 from pipelines.read import Columns, InputFile, ReadLimits
 
 
@@ -47,6 +48,8 @@ class CurationConfig:
     shard_max_bytes: int
     seed: int
     report: bool
+    examples: ExampleSettings = field(default_factory=ExampleSettings)
+    max_reject_extra_bytes: int = 4096  # carried columns kept per reject row (pipelines.stats.extra_json)
     top_domains: int = 50  # hosts listed by name in stats.json's fetch_domains (pipelines.domain_stats)
     progress: str = "auto"  # pipelines.progress.MODES
     progress_interval: float = 30.0

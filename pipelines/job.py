@@ -18,6 +18,7 @@ from pipelines import match_stages
 from pipelines.config import CurationConfig
 from pipelines.dedup_stages import Deduplicate
 from pipelines.domain_stats import SummariseDomains
+from pipelines.examples import SelectRejectExamples, WriteExamples, chosen_keys, keys_without_thumbnail
 from pipelines.fetch import FetchConfig, FetchImages
 from pipelines.files import join, write_json
 from pipelines.image_stages import CheckAndHashImages, SplitPayloads
@@ -139,7 +140,8 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
         stages.append("fetch")
         domains = (fetched, fetch_rejects) | "SummariseDomains" >> SummariseDomains(config.top_domains)
         records = fetched
-    records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image), "image")
+    examples = config.examples
+    records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image, examples), "image")
     light, payloads = records | "SplitPayloads" >> SplitPayloads()
     deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)), "dedup")
     final = BalanceQueries(match_stages.FINAL_STAGE, config.balance, config.per_query_cap, seed)
@@ -151,11 +153,23 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
         artefacts["tokenizer"] = labelled | "TrainTokenizer" >> TrainTokenizer(
             out, config.tokenizer_vocab_size, config.tokenizer_max_captions, seed
         )
-    shards = (labelled, payloads) | "WriteShards" >> WriteShards(
-        out, config.shard_size, config.shard_max_bytes, seed
-    )
     all_rejects = rejects | "AllRejects" >> beam.Flatten()
-    artefacts["rejects"] = all_rejects | "WriteRejects" >> WriteRejects(out)
+    chosen = all_rejects | "SelectExamples" >> SelectRejectExamples(examples)
+    shards, late_thumbnails = (labelled, payloads) | "WriteShards" >> WriteShards(
+        out,
+        config.shard_size,
+        config.shard_max_bytes,
+        seed,
+        chosen | "LateThumbnailKeys" >> beam.Map(keys_without_thumbnail),
+        examples.thumbnail_side,
+        examples.thumbnail_bytes,
+    )
+    artefacts["examples"] = (chosen, late_thumbnails) | "WriteExamples" >> WriteExamples(
+        out, examples.per_reason
+    )
+    artefacts["rejects"] = all_rejects | "WriteRejects" >> WriteRejects(
+        out, chosen | "ThumbnailKeys" >> beam.Map(chosen_keys), config.max_reject_extra_bytes
+    )
     funnel_inputs = (read, all_rejects, labelled) + ((domains,) if domains is not None else ())
     artefacts["stats"] = funnel_inputs | "WriteFunnel" >> WriteFunnel(out, stages)
     artefacts["query_counts"] = (matched, deduplicated, labelled) | "WriteQueryCounts" >> WriteQueryCounts(

@@ -16,12 +16,15 @@ from filters.dedup import DEFAULT_DEDUP
 from filters.image import DEFAULT_RULES
 from filters.synsets import LabelerConfig
 from filters.text import DEFAULT_TEXT_RULES
+from filters.thumbnails import DEFAULT_MAX_BYTES
 from filters.vocabulary import V_TAU
 from pipelines.domain_stats import DEFAULT_TOP_DOMAINS
+from pipelines.examples import DEFAULT_PER_REASON
 from pipelines.fetch import FetchConfig
 from pipelines.progress import DEFAULT_LOG_INTERVAL
 from pipelines.progress import MODES as PROGRESS_MODES
 from pipelines.read import FORMATS, Columns, ReadLimits
+from pipelines.stats import DEFAULT_MAX_REJECT_EXTRA_BYTES
 
 # Fetch failures and image rules often cost 30-50% of pairs (filters/balance.py): downloading twice the
 # cap leaves about ``cap`` per head query after them.
@@ -300,6 +303,25 @@ class CurationOptions(PipelineOptions):
         )
         add("--seed", type=int, default=0, help="seed of every hash-based choice (sampling, shard buckets)")
         add("--no_report", action="store_true", help="skip report.html")
+        add(
+            "--reject_examples",
+            type=int,
+            default=DEFAULT_PER_REASON,
+            help="rejects per stage/reason shown in report.html (chosen by key hash); image-stage ones "
+            "keep a thumbnail in examples.json and rejects/*.parquet (0 = none)",
+        )
+        add(
+            "--reject_thumbnail_bytes",
+            type=int,
+            default=DEFAULT_MAX_BYTES,
+            help="largest thumbnail (JPEG, at most 128 px) kept for an example reject",
+        )
+        add(
+            "--max_reject_extra_bytes",
+            type=int,
+            default=DEFAULT_MAX_REJECT_EXTRA_BYTES,
+            help="carried input columns kept per reject row, as JSON (columns past it are named only)",
+        )
         add(
             "--top_domains",
             type=int,

@@ -25,6 +25,7 @@ from filters.synsets import LabelerConfig, perceptron_data_installed
 from filters.text import TextRules
 from pipelines.beam_flags import check_beam_flags
 from pipelines.config import CurationConfig
+from pipelines.examples import ExampleSettings
 from pipelines.fetch import FetchConfig
 from pipelines.files import local_copy
 from pipelines.launch_checks import OptionError, check_columns, check_filesystem, fail, first_line
@@ -147,6 +148,14 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     _require(args.shard_max_bytes >= 1 << 20, "--shard_max_bytes must be at least 1 MiB")
     _require(args.seed >= 0, "--seed must be >= 0")
     _require(args.top_domains >= 1, "--top_domains must be at least 1")
+    _require(args.max_reject_extra_bytes >= 256, "--max_reject_extra_bytes must be at least 256")
+    examples = _built(
+        ExampleSettings,
+        "--reject_examples/--reject_thumbnail_bytes",
+        per_reason=args.reject_examples,
+        thumbnail_bytes=args.reject_thumbnail_bytes,
+        seed=args.seed,
+    )
     _require(
         math.isfinite(args.progress_interval) and args.progress_interval > 0,
         "--progress_interval must be a number of seconds > 0",
@@ -235,6 +244,8 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         shard_max_bytes=args.shard_max_bytes,
         seed=args.seed,
         report=not args.no_report,
+        examples=examples,
+        max_reject_extra_bytes=args.max_reject_extra_bytes,
         top_domains=args.top_domains,
         progress=args.progress,
         progress_interval=args.progress_interval,

@@ -31,6 +31,7 @@ from pipelines.write import MANIFEST_FILE, SIZES_FILE
 
 REPORT_FILE = "report.html"
 EVAL_BLOCKLIST_FILE = "eval_blocklist.json"
+EXAMPLES_FILE = "examples.json"  # pipelines.examples: a few rejects per reason, for the report
 DATASET_FILES = (
     SIZES_FILE,
     STATS_FILE,
@@ -39,6 +40,7 @@ DATASET_FILES = (
     QUERY_COUNTS_FILE,
     REPORT_FILE,
     EVAL_BLOCKLIST_FILE,
+    EXAMPLES_FILE,
 )
 _SHARD = re.compile(r"\d{5,}\.tar")
 _REJECTS = re.compile(r"rejects-\d{5}-of-\d{5}\.parquet")

@@ -28,9 +28,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from filters.hashing import bucket
+from filters.thumbnails import make_thumbnail
 from pipelines.files import TMP_DIR, join, tmp_path, write_json
 from pipelines.records import Record
 
+THUMBNAILS = "thumbnails"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 SIZES_FILE = "sizes.json"
@@ -179,14 +181,26 @@ def _first_shards(parts: list[tuple[int, int]]) -> dict[int, int]:
 
 
 class _WriteBucket(beam.DoFn):
-    def __init__(self, output: str, max_bytes: int) -> None:
+    def __init__(
+        self, output: str, max_bytes: int, thumbnail_side: int = 128, thumbnail_bytes: int = 8192
+    ) -> None:
         self._output = output
         self._max_bytes = max_bytes
+        self._thumbnail = (thumbnail_side, thumbnail_bytes)
 
     def process(
-        self, item: tuple[int, dict[str, list]], first_shards: dict[int, int]
-    ) -> Iterator[dict[str, Any]]:
+        self,
+        item: tuple[int, dict[str, list]],
+        first_shards: dict[int, int],
+        thumbnail_keys: Any = frozenset(),
+    ) -> Iterator[Any]:
         group, grouped = item
+        for key, jpeg in grouped["jpegs"]:
+            # A reject chosen as a report example after the image stage: its JPEG is only here.
+            if key in thumbnail_keys:
+                thumbnail = make_thumbnail(jpeg, side=self._thumbnail[0], max_bytes=self._thumbnail[1])
+                if thumbnail is not None:
+                    yield beam.pvalue.TaggedOutput(THUMBNAILS, (key, thumbnail))
         records = sorted(grouped["records"], key=lambda r: r["key"])
         wanted = {r["key"] for r in records}
         jpegs = {key: jpeg for key, jpeg in grouped["jpegs"] if key in wanted}
@@ -206,16 +220,31 @@ class _WriteBucket(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """``(kept light records, (key, jpeg) payloads)`` → one dict per shard: name, samples, bytes, sha256."""
+    """``(kept light records, (key, jpeg) payloads)`` → one dict per shard: name, samples, bytes, sha256.
 
-    def __init__(self, output: str, shard_size: int, max_bytes: int, seed: int) -> None:
+    With ``thumbnail_keys`` (a one-element PCollection of a set of keys: rejects chosen as report examples
+    after the image stage, ``pipelines.examples``) it returns ``(shards, thumbnails)``, the second a
+    PCollection of ``(key, thumbnail JPEG)`` made where those rejects' JPEGs meet the writer anyway."""
+
+    def __init__(
+        self,
+        output: str,
+        shard_size: int,
+        max_bytes: int,
+        seed: int,
+        thumbnail_keys: beam.PCollection | None = None,
+        thumbnail_side: int = 128,
+        thumbnail_bytes: int = 8192,
+    ) -> None:
         super().__init__()
         self._output = output
         self._shard_size = shard_size
         self._max_bytes = max_bytes
         self._seed = seed
+        self._thumbnail_keys = thumbnail_keys
+        self._thumbnail = (thumbnail_side, thumbnail_bytes)
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> Any:
         records, payloads = inputs
         max_bytes, settings = self._max_bytes, (self._shard_size, self._max_bytes, self._seed)
         totals = beam.pvalue.AsSingleton(
@@ -233,11 +262,15 @@ class WriteShards(beam.PTransform):
             | "Numbering" >> beam.Map(_first_shards)
         )
         jpegs = payloads | "AssignPayloads" >> beam.Map(_assign_payload, totals, *settings)
-        return (
-            {"records": bucketed, "jpegs": jpegs}
-            | "JoinJpegs" >> beam.CoGroupByKey()
-            | "WriteTars" >> beam.ParDo(_WriteBucket(self._output, max_bytes), first_shards)
+        joined = {"records": bucketed, "jpegs": jpegs} | "JoinJpegs" >> beam.CoGroupByKey()
+        writer = _WriteBucket(self._output, max_bytes, *self._thumbnail)
+        if self._thumbnail_keys is None:
+            return joined | "WriteTars" >> beam.ParDo(writer, first_shards)
+        keys = beam.pvalue.AsSingleton(self._thumbnail_keys)
+        written = joined | "WriteTars" >> beam.ParDo(writer, first_shards, keys).with_outputs(
+            THUMBNAILS, main="shards"
         )
+        return written.shards, written[THUMBNAILS]
 
 
 def _write_manifest(
