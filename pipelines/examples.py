@@ -31,8 +31,8 @@ import apache_beam as beam
 
 from filters.hashing import unit_hash
 from filters.thumbnails import DEFAULT_MAX_BYTES, DEFAULT_SIDE
+from pipelines.dataset_files import EXAMPLES_FILE
 from pipelines.files import write_json
-from pipelines.output_dir import EXAMPLES_FILE
 from pipelines.records import Record
 
 DEFAULT_PER_REASON = 8

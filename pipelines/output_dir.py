@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.dataset_files import EXAMPLES_FILE
 from pipelines.files import TMP_DIR, join
 from pipelines.label_stages import VOCABULARY_FILE
 from pipelines.stats import QUERY_COUNTS_FILE, REJECTS_DIR, STATS_FILE
@@ -31,7 +32,6 @@ from pipelines.write import MANIFEST_FILE, SIZES_FILE
 
 REPORT_FILE = "report.html"
 EVAL_BLOCKLIST_FILE = "eval_blocklist.json"
-EXAMPLES_FILE = "examples.json"  # pipelines.examples: a few rejects per reason, for the report
 DATASET_FILES = (
     SIZES_FILE,
     STATS_FILE,
