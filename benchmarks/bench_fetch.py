@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline = (seconds, fetched)
             ratio = "(baseline)"
         else:
-            ratio = f"{baseline[0] / seconds:.2f}x faster, {fetched / max(baseline[1], 1):.2f}x the images"
+            ratio = f"{baseline[0] / seconds:.2f}x the speed, {fetched / max(baseline[1], 1):.2f}x the images"
         print(f"{label:<54}{seconds:>8.2f}{fetched:>9.0f}{row[0]:>9.0f}{row[1]:>6.0f}{row[2]:>6.0f}  {ratio}")
     return 0
 

@@ -53,6 +53,12 @@ class CurationOptions(PipelineOptions):
         )
         add("--url_column", default=Columns.url, help="column (or WebDataset json field) with the image URL")
         add("--caption_column", default=Columns.caption, help="column with the alt-text")
+        add(
+            "--key_column",
+            help="column (or WebDataset json field) whose value is the sample key, e.g. DataComp's uid "
+            "(no dots, slashes or spaces; a repeated key is read/key_duplicate); default: a hash of "
+            "file, row and URL",
+        )
         add("--output", help="dataset directory to write (local, gs://, s3://)")
         add("--overwrite", action="store_true", help="replace a dataset already in --output")
         add(

@@ -115,7 +115,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     except ValueError as error:
         raise OptionError(str(error).splitlines()[0]) from None
     _require(bool(args.output), "--output is required: the dataset directory to write")
-    columns = Columns(url=args.url_column, caption=args.caption_column)
+    columns = Columns(url=args.url_column, caption=args.caption_column, key=args.key_column or None)
     check_columns(inputs[0], columns)
     _require(bool(args.allowlist), "--allowlist is required: the query list pairs are matched against")
     _require(

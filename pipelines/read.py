@@ -50,6 +50,7 @@ from pipelines.rows import (
     sample_key,
 )
 from pipelines.tar_samples import FILE_TOO_LARGE, tar_records
+from pipelines.unique_keys import KeepUniqueKeys
 
 __all__ = [
     "FILE_TOO_LARGE",
@@ -275,5 +276,9 @@ class ReadCandidates(beam.PTransform):
             | "ReadRows"
             >> beam.ParDo(_ReadUnit(self._columns, self._limits)).with_outputs(REJECTS, main="records")
         )
-        rejects = (units[REJECTS], read[REJECTS]) | "FlattenReadRejects" >> beam.Flatten()
-        return read.records, rejects
+        records, parts = read.records, [units[REJECTS], read[REJECTS]]
+        if self._columns.key is not None:  # --key_column: the first row of each key keeps it
+            records, duplicates = records | "KeepUniqueKeys" >> KeepUniqueKeys()
+            parts.append(duplicates)
+        rejects = parts | "FlattenReadRejects" >> beam.Flatten()
+        return records, rejects

@@ -36,6 +36,7 @@ from pipelines.rows import (
     caption_value,
     carried_columns,
     clean_unicode,
+    keyed,
     parse_json_object,
     sample_key,
 )
@@ -127,13 +128,15 @@ def _sample_record(
     image = next((members[e].data for e in IMAGE_EXTENSIONS if e in members), None)
     extra = carried_columns(meta, columns, limits.max_extra_value_bytes)
     extra["source_sample"] = clean_unicode(name)
-    return {
-        "key": sample_key(source, row, url),
+    row_id = sample_key(source, row, url)
+    record = {
+        "key": row_id,
         "url": url,
         "caption": caption_value(caption),
         "extra": extra,
         "image_bytes": image,
     }
+    return keyed(record, row_id, meta.get(columns.key) if columns.key else None, columns, f"{source} {where}")
 
 
 __all__ = ["FILE_TOO_LARGE", "TAR_MEMBER_NOT_FILE", "TAR_SAMPLE_SPLIT", "TAR_TRUNCATED", "tar_records"]
