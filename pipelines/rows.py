@@ -145,11 +145,12 @@ def column_key(value: object) -> str | tuple[str, str]:
     """A key column's value as a sample key, or ``(reason, detail)`` when it cannot be one."""
     if value is None or value == "" or (isinstance(value, float) and value != value):
         return KEY_MISSING, "no key value"
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else coerce_text(value)
-    text = clean_unicode(text)
+    if isinstance(value, bool | float):  # 1.0 would become "1.0", True "True": not keys
+        return KEY_INVALID, f"key {value!r}: a key is a string or an integer"
+    text = clean_unicode(str(value) if isinstance(value, int) else coerce_text(value))
     if not text:
         return KEY_MISSING, "no key value"
-    if len(text) > MAX_KEY_CHARS or _KEY_REFUSED.search(text) or isinstance(value, bool | float):
+    if len(text) > MAX_KEY_CHARS or _KEY_REFUSED.search(text):
         return KEY_INVALID, (
             f"key {text[:60]!r}: a key has at most {MAX_KEY_CHARS} characters and no dot, slash, "
             "backslash, space or control character"
