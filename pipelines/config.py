@@ -50,6 +50,9 @@ class CurationConfig:
     report: bool
     examples: ExampleSettings = field(default_factory=ExampleSettings)
     max_reject_extra_bytes: int = 4096  # carried columns kept per reject row (pipelines.stats.extra_json)
+    keep_fetched: str | None = None  # pipelines.kept_fetched
+    kept_done: tuple[tuple[str, str], ...] = ()  # (source, folder) of input files already kept there
+    keep_fetched_shard_size: int = 10_000
     top_domains: int = 50  # hosts listed by name in stats.json's fetch_domains (pipelines.domain_stats)
     progress: str = "auto"  # pipelines.progress.MODES
     progress_interval: float = 30.0
@@ -66,6 +69,7 @@ class CurationConfig:
     def manifest(self) -> dict[str, Any]:
         """The resolved config as JSON: no output path and no runner flags, so it depends on the data only."""
         skip = {"inputs", "output", "overwrite", "replaces", "report", "progress", "progress_interval"}
+        skip |= {"keep_fetched", "kept_done", "keep_fetched_shard_size"}  # where images come from, not what
         resolved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
         return _jsonable(resolved)
 

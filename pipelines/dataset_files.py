@@ -6,3 +6,4 @@ beside their writers: ``pipelines.stats``, ``pipelines.write``, ``pipelines.outp
 
 REJECTS_DIR = "rejects"
 EXAMPLES_FILE = "examples.json"  # pipelines.examples: a few rejects per reason, for the report
+KEPT_MARKER = "_fetched.json"  # pipelines.kept_fetched: an input file's kept shards are complete

@@ -22,6 +22,7 @@ from pipelines.examples import SelectRejectExamples, WriteExamples, chosen_keys,
 from pipelines.fetch import FetchConfig, FetchImages
 from pipelines.files import join, write_json
 from pipelines.image_stages import CheckAndHashImages, SplitPayloads
+from pipelines.kept_fetched import FetchKeepingResults
 from pipelines.label_stages import BuildVocabulary, LabelSynsets
 from pipelines.match_stages import BalanceQueries, MatchQueries
 from pipelines.options import OptionError, is_eval_set, resolve
@@ -118,7 +119,7 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
         return kept
 
     read, read_rejects = pipeline | "ReadCandidates" >> ReadCandidates(
-        list(config.inputs), config.columns, config.read_limits
+        list(config.inputs), config.columns, config.read_limits, tag_source=bool(config.keep_fetched)
     )
     rejects.append(read_rejects)
     clean = CleanText(
@@ -135,7 +136,19 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     if config.fetches:
         pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)
         records = stage(records, "BalanceBeforeDownload", pre, match_stages.PRE_DOWNLOAD_STAGE)
-        fetched, fetch_rejects = records | "FetchImages" >> FetchImages(FetchConfig(**config.fetch))
+        fetch = FetchConfig(**config.fetch)
+        if config.keep_fetched:
+            keep = FetchKeepingResults(
+                fetch,
+                config.keep_fetched,
+                dict(config.kept_done),
+                config.keep_fetched_shard_size,
+                config.shard_max_bytes,
+                config.read_limits.max_member_bytes,
+            )
+            fetched, fetch_rejects = records | "FetchImages" >> keep
+        else:
+            fetched, fetch_rejects = records | "FetchImages" >> FetchImages(fetch)
         rejects.append(fetch_rejects)
         stages.append("fetch")
         domains = (fetched, fetch_rejects) | "SummariseDomains" >> SummariseDomains(config.top_domains)

@@ -181,6 +181,18 @@ class CurationOptions(PipelineOptions):
         )
         add("--file_url_root", help="with --allow_file_urls: the folder file:// URLs may read from")
         add(
+            "--keep_fetched",
+            help="folder where the fetched images are kept as WebDataset shards per input file "
+            "(img2dataset's layout: NNNNN.tar, .parquet, _stats.json); a re-run with the same folder "
+            "reuses the files kept there instead of fetching them again",
+        )
+        add(
+            "--keep_fetched_shard_size",
+            type=int,
+            default=10_000,
+            help="records per kept shard (img2dataset's default); --shard_max_bytes bounds their bytes",
+        )
+        add(
             "--no_keep_alive",
             action="store_true",
             help="one connection per request (by default connections are reused per host)",

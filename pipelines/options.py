@@ -28,6 +28,7 @@ from pipelines.config import CurationConfig
 from pipelines.examples import ExampleSettings
 from pipelines.fetch import FetchConfig
 from pipelines.files import local_copy
+from pipelines.kept_fetched import done_sources
 from pipelines.launch_checks import OptionError, check_columns, check_filesystem, fail, first_line
 from pipelines.option_flags import CurationOptions, HelpFormatter
 from pipelines.output_dir import check_output
@@ -148,6 +149,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     _require(args.shard_max_bytes >= 1 << 20, "--shard_max_bytes must be at least 1 MiB")
     _require(args.seed >= 0, "--seed must be >= 0")
     _require(args.top_domains >= 1, "--top_domains must be at least 1")
+    kept_done = _kept_fetched(args, inputs)
     _require(args.max_reject_extra_bytes >= 256, "--max_reject_extra_bytes must be at least 256")
     examples = _built(
         ExampleSettings,
@@ -246,11 +248,33 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         report=not args.no_report,
         examples=examples,
         max_reject_extra_bytes=args.max_reject_extra_bytes,
+        keep_fetched=args.keep_fetched.rstrip("/") if args.keep_fetched else None,
+        kept_done=kept_done,
+        keep_fetched_shard_size=args.keep_fetched_shard_size,
         top_domains=args.top_domains,
         progress=args.progress,
         progress_interval=args.progress_interval,
     )
     return config, beam_args
+
+
+def _kept_fetched(args: argparse.Namespace, inputs: list) -> tuple[tuple[str, str], ...]:
+    """--keep_fetched checked; the input files whose fetch results it already holds."""
+    if not args.keep_fetched:
+        return ()
+    _require(
+        any(unit.format != "webdataset" for unit in inputs),
+        "--keep_fetched keeps what the fetch stage downloads: WebDataset input is not fetched",
+    )
+    _require(args.keep_fetched_shard_size >= 1, "--keep_fetched_shard_size must be at least 1")
+    check_filesystem(args.keep_fetched, "write")
+    if FileSystems.get_scheme(args.keep_fetched) is None and os.path.exists(args.keep_fetched):
+        _require(
+            os.path.isdir(args.keep_fetched), f"--keep_fetched {args.keep_fetched} is a file: name a folder"
+        )
+    done = done_sources(args.keep_fetched.rstrip("/"))
+    sources = {unit.source for unit in inputs}
+    return tuple(sorted((source, folder) for source, folder in done.items() if source in sources))
 
 
 def is_eval_set(path: str | None) -> bool:

@@ -204,9 +204,10 @@ class _SplitParquet(beam.DoFn):
 class _ReadUnit(beam.DoFn):
     """Reads one work unit and yields records, with rejects on the REJECTS tag."""
 
-    def __init__(self, columns: Columns, limits: ReadLimits) -> None:
+    def __init__(self, columns: Columns, limits: ReadLimits, tag_source: bool = False) -> None:
         self._columns = columns
         self._limits = limits
+        self._tag_source = tag_source
 
     def process(self, work: tuple[InputFile, int, int]) -> Iterator:
         unit, group, first_row = work
@@ -219,6 +220,8 @@ class _ReadUnit(beam.DoFn):
         }[unit.format]
         try:
             for record in reader(unit, group, first_row):
+                if self._tag_source:  # --keep_fetched keeps fetch results per input file
+                    record["source"] = unit.source
                 yield _emit(record)
         except _DATA_ERRORS as error:  # the file broke mid-way: what was read stands, the rest is one reject
             yield beam.pvalue.TaggedOutput(REJECTS, _file_reject(unit, error, group))
@@ -256,12 +259,17 @@ class ReadCandidates(beam.PTransform):
     """Files → ``(records, rejects)``; records carry key, url, caption and ``extra`` (``image_bytes`` for tars)."""
 
     def __init__(
-        self, files: list[InputFile], columns: Columns = DEFAULT_COLUMNS, limits: ReadLimits = DEFAULT_LIMITS
+        self,
+        files: list[InputFile],
+        columns: Columns = DEFAULT_COLUMNS,
+        limits: ReadLimits = DEFAULT_LIMITS,
+        tag_source: bool = False,
     ) -> None:
         super().__init__()
         self._files = files
         self._columns = columns
         self._limits = limits
+        self._tag_source = tag_source
 
     def expand(self, pipeline: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         units = (
@@ -274,7 +282,9 @@ class ReadCandidates(beam.PTransform):
             # Spread row groups over workers: a file listing is a single tiny bundle otherwise.
             | "SpreadUnits" >> beam.Reshuffle()
             | "ReadRows"
-            >> beam.ParDo(_ReadUnit(self._columns, self._limits)).with_outputs(REJECTS, main="records")
+            >> beam.ParDo(_ReadUnit(self._columns, self._limits, self._tag_source)).with_outputs(
+                REJECTS, main="records"
+            )
         )
         records, parts = read.records, [units[REJECTS], read[REJECTS]]
         if self._columns.key is not None:  # --key_column: the first row of each key keeps it

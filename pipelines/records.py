@@ -41,6 +41,8 @@ def make_reject(record: Record, stage: str, reason: str, detail: str = "") -> Re
     row.update(stage=stage, reason=reason, detail=clean_unicode(detail[:500]))
     if isinstance(record.get("extra"), dict):  # the carried columns, so rejects join back to the input
         row["extra"] = record["extra"]
+    if "source" in record:  # with --keep_fetched: which input file the record came from
+        row["source"] = record["source"]
     return row
 
 

@@ -126,7 +126,12 @@ def _sample_record(
     else:
         caption = meta.get(columns.caption)
     image = next((members[e].data for e in IMAGE_EXTENSIONS if e in members), None)
-    extra = carried_columns(meta, columns, limits.max_extra_value_bytes)
+    # Our own shards (curated, or kept by --keep_fetched) carry the input's columns under "extra":
+    # those come back as columns, not nested one level deeper.
+    nested = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
+    top = {k: v for k, v in meta.items() if k != "extra" or not nested}
+    extra = carried_columns(top, columns, limits.max_extra_value_bytes)
+    extra.update(carried_columns(nested, columns, limits.max_extra_value_bytes))
     extra["source_sample"] = clean_unicode(name)
     row_id = sample_key(source, row, url)
     record = {
