@@ -8,6 +8,8 @@ full line every ``interval`` seconds. The line reads the job's counters by their
 
     curate 0:42 | read 2000 | text 1879 (-120) | shared_alt_text 1840 (-39) | match 1838 (-2) |
       balance_pre_download 1838 | fetch 812 (-20, 19.3/s) | image 640 (-61) | …
+
+(the fetch rate is over the last interval, so it drops to nothing when the fetch is done).
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ def _elapsed(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def progress_line(counters: Counters, stages: list[str], elapsed: float) -> str:
-    """One line: each stage's records out (and dropped), the fetch rate, the time since launch."""
+def progress_line(
+    counters: Counters, stages: list[str], elapsed: float, fetch_rate: float | None = None
+) -> str:
+    """One line: each stage's records out (and dropped), the fetch rate (``fetch_rate``: URLs/s over the
+    last interval; by default the average since launch), the time since launch."""
     counts = stage_counts(counters)
     parts = [f"curate {_elapsed(elapsed)}"]
     for stage in [*stages, *sorted(set(counts) - set(stages))]:
@@ -58,8 +63,9 @@ def progress_line(counters: Counters, stages: list[str], elapsed: float) -> str:
             continue
         kept, dropped = counts[stage]
         notes = [f"-{dropped}"] if dropped else []
-        if stage == _FETCH and elapsed > 0:
-            notes.append(f"{(kept + dropped) / elapsed:.1f}/s")
+        rate = fetch_rate if fetch_rate is not None else (kept + dropped) / elapsed if elapsed > 0 else 0.0
+        if stage == _FETCH and rate > 0:
+            notes.append(f"{rate:.1f}/s")
         parts.append(f"{stage} {kept}" + (f" ({', '.join(notes)})" if notes else ""))
     if len(parts) == 1:
         parts.append("starting")
@@ -113,9 +119,14 @@ def run_with_progress(
 ) -> Any:
     """Runs ``pipeline`` to its end while ``display`` shows its progress; returns the result."""
     started = time.monotonic()
+    last = [started, 0]  # when the fetch count was last seen, and what it was
 
     def show(counters: Counters) -> None:
-        display.update(progress_line(counters, stages, time.monotonic() - started))
+        now = time.monotonic()
+        fetched = sum(stage_counts(counters).get(_FETCH, (0, 0)))
+        rate = (fetched - last[1]) / (now - last[0]) if now > last[0] else 0.0
+        last[:] = [now, fetched]
+        display.update(progress_line(counters, stages, now - started, rate))
 
     if live is not None:
         # FnApiRunner runs the job inside run(): run it on a thread and read the runner's live counters.
@@ -146,5 +157,5 @@ def run_with_progress(
                 result.wait_until_finish()
             show(result_counters(result))
     result.wait_until_finish()
-    display.finish(progress_line(result_counters(result), stages, time.monotonic() - started))
+    display.finish(progress_line(result_counters(result), stages, time.monotonic() - started, 0.0))
     return result
