@@ -154,10 +154,11 @@ def fetch_url(url: Any, config: FetchConfig, session: FetchSession | None = None
                 result = fetch_once(
                     target.url, config, session.opener, min(config.deadline, end - time.monotonic())
                 )
-        except HostBusy as busy:
-            if result.reason is None or attempt == 1:
-                result = FetchResult(reason=HOST_BUSY, detail=str(busy))
-            result = replace(result, attempts=attempt - 1, detail=f"{result.detail}; then {busy}"[:500])
+        except HostBusy as busy:  # the host could not take this attempt in time: the last result stands
+            if attempt == 1:
+                result = FetchResult(reason=HOST_BUSY, detail=str(busy), attempts=0)
+            else:
+                result = replace(result, detail=f"{result.detail}; no retry: {busy}"[:500])
             break
         result = replace(result, attempts=attempt)
         if result.reason is None or not result.retryable or attempt > config.retries:

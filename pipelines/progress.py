@@ -153,7 +153,7 @@ def run_with_progress(
         while str(getattr(result, "state", "DONE")).rsplit(".", 1)[-1] not in _DONE_STATES:
             try:
                 result.wait_until_finish(duration=int(display.interval * 1000))
-            except TypeError:  # a result whose wait takes no duration
+            except (TypeError, NotImplementedError):  # a result whose wait takes no duration (DirectRunner)
                 result.wait_until_finish()
             show(result_counters(result))
     result.wait_until_finish()

@@ -170,3 +170,15 @@ def test_opt_out_directives_are_configurable() -> None:
         assert fetch_url(server.url("/robots"), only_noml).reason is None
         ignore = FetchConfig(**LOCAL, disallowed_header_directives=())
         assert fetch_url(server.url("/robots"), ignore).reason is None
+
+
+def test_a_retry_after_holds_the_whole_host_and_what_cannot_wait_is_host_busy() -> None:
+    with DemoServer() as server:
+        config = FetchConfig(**{**LOCAL, "retries": 1}, total_deadline=5.0)
+        session = FetchSession(config)
+        first = fetch_url(server.url("/retry-after/30/a"), config, session)
+        assert first.reason == fetch.HTTP_ERROR and "would pass the total deadline" in first.detail
+        started = time.monotonic()
+        other = fetch_url(server.url("/sample.jpg"), config, session)
+        assert (other.reason, other.attempts) == (fetch.HOST_BUSY, 0) and "Retry-After" in other.detail
+        assert time.monotonic() - started < 1.0 and server.hits("/sample.jpg") == 0
