@@ -197,9 +197,16 @@ class _ReadKept(beam.DoFn):
     def process(self, folder: str) -> Iterator[tuple[str, tuple]]:
         root = join(self._directory, folder)
         for metadata in FileSystems.match([join(root, "*.parquet")])[0].metadata_list:
-            for row in pq.read_table(io.BytesIO(read_bytes(metadata.path))).to_pylist():
-                if row["status"] != SUCCESS:
-                    yield row["key"], ("failed", row["reason"], row["error_message"])
+            try:
+                rows = pq.read_table(io.BytesIO(read_bytes(metadata.path))).to_pylist()
+            except (pa.ArrowException, ValueError):  # a damaged kept file: its records are fetched again
+                continue
+            for row in rows:
+                if row.get("status") == FAILED and row.get("key"):
+                    yield (
+                        row["key"],
+                        ("failed", row.get("reason") or "fetch_failed", row.get("error_message") or ""),
+                    )
         for metadata in FileSystems.match([join(root, "*.tar")])[0].metadata_list:
             with FileSystems.open(metadata.path) as handle:
                 yield from self._images(read_tar(handle, self._limits))
@@ -211,8 +218,13 @@ class _ReadKept(beam.DoFn):
                 continue
             extension = event.name.partition(".")[2]
             if extension == "json":
-                meta = json.loads(event.data)
-                yield meta["key"], ("ok", data.pop("image", b""), meta.get("http_content_type", ""))
+                try:
+                    meta = json.loads(event.data)
+                    key = meta["key"]
+                except (ValueError, KeyError, TypeError):  # damaged: that record is fetched again
+                    data.clear()
+                    continue
+                yield key, ("ok", data.pop("image", b""), meta.get("http_content_type", ""))
                 data.clear()
             elif extension != "txt":
                 data["image"] = event.data

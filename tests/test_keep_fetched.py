@@ -141,3 +141,22 @@ def _sample_jsons(output: Path):
             for member in tar.getmembers():
                 if member.name.endswith(".json"):
                     yield tar.extractfile(member).read().decode()
+
+
+def test_a_damaged_kept_folder_is_read_as_far_as_it_goes_and_never_fails(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from pipelines.kept_fetched import _ReadKept
+
+    folder = tmp_path / "part.csv"
+    folder.mkdir()
+    (folder / "00000.parquet").write_bytes(b"PAR1 not really parquet")
+    with tarfile.open(folder / "00000.tar", "w") as tar:
+        for name, data in (("k1.jpg", b"\xff\xd8x"), ("k1.json", b"{not json"), ("k2.jpg", b"\xff\xd8y"),
+                           ("k2.json", json.dumps({"key": "k2"}).encode()), ("k3.json", b"[1, 2]")):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    found = list(_ReadKept(str(tmp_path), 1 << 20).process("part.csv"))
+    assert found == [("k2", ("ok", b"\xff\xd8y", ""))]  # the damaged entries are fetched again instead
