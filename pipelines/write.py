@@ -32,7 +32,6 @@ from filters.thumbnails import make_thumbnail
 from pipelines.files import TMP_DIR, join, tmp_path, write_json
 from pipelines.records import Record
 
-THUMBNAILS = "thumbnails"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 SIZES_FILE = "sizes.json"
@@ -180,27 +179,27 @@ def _first_shards(parts: list[tuple[int, int]]) -> dict[int, int]:
     return offsets
 
 
+def _bucket_thumbnails(
+    item: tuple[int, dict[str, list]], keys: Any, side: int = 128, max_bytes: int = 8192
+) -> Iterator:
+    """Thumbnails of the JPEGs in a bucket whose keys are rejects chosen as report examples after the
+    image stage: their JPEG is only here."""
+    for key, jpeg in item[1]["jpegs"]:
+        if key in keys:
+            thumbnail = make_thumbnail(jpeg, side=side, max_bytes=max_bytes)
+            if thumbnail is not None:
+                yield key, thumbnail
+
+
 class _WriteBucket(beam.DoFn):
-    def __init__(
-        self, output: str, max_bytes: int, thumbnail_side: int = 128, thumbnail_bytes: int = 8192
-    ) -> None:
+    def __init__(self, output: str, max_bytes: int) -> None:
         self._output = output
         self._max_bytes = max_bytes
-        self._thumbnail = (thumbnail_side, thumbnail_bytes)
 
     def process(
-        self,
-        item: tuple[int, dict[str, list]],
-        first_shards: dict[int, int],
-        thumbnail_keys: Any = frozenset(),
-    ) -> Iterator[Any]:
+        self, item: tuple[int, dict[str, list]], first_shards: dict[int, int]
+    ) -> Iterator[dict[str, Any]]:
         group, grouped = item
-        for key, jpeg in grouped["jpegs"]:
-            # A reject chosen as a report example after the image stage: its JPEG is only here.
-            if key in thumbnail_keys:
-                thumbnail = make_thumbnail(jpeg, side=self._thumbnail[0], max_bytes=self._thumbnail[1])
-                if thumbnail is not None:
-                    yield beam.pvalue.TaggedOutput(THUMBNAILS, (key, thumbnail))
         records = sorted(grouped["records"], key=lambda r: r["key"])
         wanted = {r["key"] for r in records}
         jpegs = {key: jpeg for key, jpeg in grouped["jpegs"] if key in wanted}
@@ -263,14 +262,12 @@ class WriteShards(beam.PTransform):
         )
         jpegs = payloads | "AssignPayloads" >> beam.Map(_assign_payload, totals, *settings)
         joined = {"records": bucketed, "jpegs": jpegs} | "JoinJpegs" >> beam.CoGroupByKey()
-        writer = _WriteBucket(self._output, max_bytes, *self._thumbnail)
+        shards = joined | "WriteTars" >> beam.ParDo(_WriteBucket(self._output, max_bytes), first_shards)
         if self._thumbnail_keys is None:
-            return joined | "WriteTars" >> beam.ParDo(writer, first_shards)
+            return shards
         keys = beam.pvalue.AsSingleton(self._thumbnail_keys)
-        written = joined | "WriteTars" >> beam.ParDo(writer, first_shards, keys).with_outputs(
-            THUMBNAILS, main="shards"
-        )
-        return written.shards, written[THUMBNAILS]
+        thumbnails = joined | "LateThumbnails" >> beam.FlatMap(_bucket_thumbnails, keys, *self._thumbnail)
+        return shards, thumbnails
 
 
 def _write_manifest(

@@ -176,7 +176,7 @@ def test_two_worker_processes_write_byte_identical_shards_and_manifest(
     curated: Path, pool: Pool, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     output = tmp_path / "multi"
-    argv = pool.args(output, "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    argv = pool.args(output, "--direct_running_mode=multi_processing", "--direct_num_workers=2", report=True)
     assert main([*argv, "--progress=log", "--progress_interval=1"]) == 0
     # Live progress came from the worker processes' counters while the job ran, then the funnel.
     progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("curate 0:")]

@@ -166,7 +166,7 @@ def test_bundles_failed_once_and_retried_give_the_same_dataset(
     monkeypatch.setattr(write, "write_tar", failing_write_tar(write.write_tar, shards))
 
     output = tmp_path / "retried"
-    assert main(pool.args(output, "--runner=BundleBasedDirectRunner")) == 0
+    assert main(pool.args(output, "--runner=BundleBasedDirectRunner", report=True)) == 0
 
     for stage in (image, label, shards):
         assert stage.failed, stage.marker.name  # the failure really happened ...
