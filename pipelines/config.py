@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from filters import balance
@@ -11,6 +11,7 @@ from filters.dedup import DedupConfig
 from filters.image import ImageRules
 from filters.synsets import LabelerConfig
 from filters.text import TextRules
+from pipelines.examples import ExampleSettings
 from pipelines.read import Columns, InputFile, ReadLimits
 
 
@@ -47,6 +48,14 @@ class CurationConfig:
     shard_max_bytes: int
     seed: int
     report: bool
+    examples: ExampleSettings = field(default_factory=ExampleSettings)
+    max_reject_extra_bytes: int = 4096  # carried columns kept per reject row (pipelines.stats.extra_json)
+    keep_fetched: str | None = None  # pipelines.kept_fetched
+    kept_done: tuple[tuple[str, str], ...] = ()  # (source, folder) of input files already kept there
+    keep_fetched_shard_size: int = 10_000
+    top_domains: int = 50  # hosts listed by name in stats.json's fetch_domains (pipelines.domain_stats)
+    progress: str = "auto"  # pipelines.progress.MODES
+    progress_interval: float = 30.0
 
     @property
     def fetches(self) -> bool:
@@ -59,7 +68,8 @@ class CurationConfig:
 
     def manifest(self) -> dict[str, Any]:
         """The resolved config as JSON: no output path and no runner flags, so it depends on the data only."""
-        skip = {"inputs", "output", "overwrite", "replaces", "report"}
+        skip = {"inputs", "output", "overwrite", "replaces", "report", "progress", "progress_interval"}
+        skip |= {"keep_fetched", "kept_done", "keep_fetched_shard_size"}  # where images come from, not what
         resolved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
         return _jsonable(resolved)
 

@@ -49,147 +49,84 @@ outputs are emitted from the bundle's own thread (Metrics containers are thread-
 
 from __future__ import annotations
 
-import functools
-import os
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from http import client as http_client
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from filters import urls
-from pipelines import fetch_body, fetch_deadline, net_guard
+from pipelines.fetch_attempt import FetchSession, fetch_once, is_disallowed, shared_session
+from pipelines.fetch_config import (
+    CONTENT_ENCODING_INVALID,
+    CONTENT_ENCODING_UNSUPPORTED,
+    DEFAULT_OPT_OUT_DIRECTIVES,
+    FETCH_FAILED,
+    FETCH_TIMEOUT,
+    FILE_URL_NOT_ALLOWED,
+    HOST_BUSY,
+    HTTP_ERROR,
+    RESPONSE_MALFORMED,
+    RESPONSE_TOO_LARGE,
+    ROBOTS_DISALLOWED,
+    ROBOTS_TXT_DISALLOWED,
+    ROBOTS_TXT_UNREACHABLE,
+    STAGE,
+    TOO_MANY_REDIRECTS,
+    URL_INVALID,
+    URL_MISSING,
+    URL_PRIVATE_ADDRESS,
+    URL_TOO_LONG,
+    URL_UNSUPPORTED_SCHEME,
+    FetchConfig,
+    FetchResult,
+)
 from pipelines.fetch_file import FILE_NOT_REGULAR, FILE_URL_OUTSIDE_ROOT, read_file_url
+from pipelines.fetch_hosts import HostBusy
+from pipelines.fetch_retry import backoff_seconds
+from pipelines.fetch_robots import DISALLOWED, UNREACHABLE
 from pipelines.records import REJECTS, Record, count_kept, make_reject
 
 __all__ = [
+    "CONTENT_ENCODING_INVALID",
+    "CONTENT_ENCODING_UNSUPPORTED",
+    "DEFAULT_OPT_OUT_DIRECTIVES",
+    "FETCH_FAILED",
+    "FETCH_TIMEOUT",
     "FILE_NOT_REGULAR",
+    "FILE_URL_NOT_ALLOWED",
     "FILE_URL_OUTSIDE_ROOT",
+    "HOST_BUSY",
+    "HTTP_ERROR",
+    "RESPONSE_MALFORMED",
+    "RESPONSE_TOO_LARGE",
+    "ROBOTS_DISALLOWED",
+    "ROBOTS_TXT_DISALLOWED",
+    "ROBOTS_TXT_UNREACHABLE",
+    "STAGE",
+    "TOO_MANY_REDIRECTS",
+    "URL_INVALID",
+    "URL_MISSING",
+    "URL_PRIVATE_ADDRESS",
+    "URL_TOO_LONG",
+    "URL_UNSUPPORTED_SCHEME",
     "FetchConfig",
     "FetchImages",
     "FetchResult",
+    "FetchSession",
     "fetch_url",
+    "is_disallowed",
 ]
 
-STAGE = "fetch"
-URL_MISSING = urls.URL_MISSING
-URL_INVALID = urls.URL_INVALID
-URL_TOO_LONG = urls.URL_TOO_LONG
-URL_UNSUPPORTED_SCHEME = urls.URL_UNSUPPORTED_SCHEME
-FILE_URL_NOT_ALLOWED = "file_url_not_allowed"
-URL_PRIVATE_ADDRESS = net_guard.URL_PRIVATE_ADDRESS
-HTTP_ERROR = "http_error"
-RESPONSE_MALFORMED = "response_malformed"
-FETCH_TIMEOUT = "fetch_timeout"
-FETCH_FAILED = "fetch_failed"
-TOO_MANY_REDIRECTS = "too_many_redirects"
-RESPONSE_TOO_LARGE = "response_too_large"
-CONTENT_ENCODING_UNSUPPORTED = "content_encoding_unsupported"
-CONTENT_ENCODING_INVALID = "content_encoding_invalid"
-ROBOTS_DISALLOWED = "robots_disallowed"
 
-# img2dataset's browser-like user agent; the token in "(compatible; TOKEN; …)" is what sites name in
-# "X-Robots-Tag: TOKEN: noai" to opt out of this crawler specifically.
-_BROWSER_USER_AGENT = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:72.0) Gecko/20100101 Firefox/72.0"
-_RETRYABLE_STATUS = frozenset({408, 429})
-_MAX_RETRIES = 10
-
-
-@dataclass(frozen=True)
-class FetchConfig:
-    """Fetch settings. ``timeout``, ``retries``, user-agent token and X-Robots-Tag directives are
-    img2dataset's defaults (plus ``none``, which means noindex + nofollow); ``max_bytes``/``deadline``/
-    ``total_deadline``/``max_redirects`` bound what one URL may cost.
-
-    ``timeout``: seconds without progress (connect, each read), as urllib's timeout.
-    ``deadline``: seconds one attempt may take in total, from connecting to the last body byte, status
-    line, headers and ``100 Continue`` lines included (a watchdog shuts the connection down).
-    ``total_deadline``: seconds all attempts of one URL may take together, retries included; a retry
-    gets what is left of it. So one URL holds a fetch thread at most ``total_deadline`` seconds (plus
-    the system resolver's own DNS timeout, which no socket option reaches).
-    ``retries``: extra attempts after a transient failure (0..10); at most ``retries + 1`` attempts.
-    ``max_bytes``: largest body accepted, after undoing gzip/deflate; a bigger one is refused from its
-    Content-Length or cut off. ``max_url_chars``: longer URLs are refused (``url_too_long``).
-    ``allow_private_addresses``: turns the address guard off; ``allowed_networks`` instead lets only
-    the given networks through (``("127.0.0.1/32",)`` for a local server); the cloud metadata addresses
-    stay refused unless named exactly (``169.254.169.254/32``), even inside ``0.0.0.0/0``.
-    ``allow_file_urls``: accept ``file://`` URLs, only for regular files under ``file_url_root``.
-    ``threads``: concurrent fetches per DoFn instance; ``batch_size`` records per batch (0 = 4 × threads).
-    """
-
-    timeout: float = 10.0
-    deadline: float = 60.0
-    total_deadline: float = 90.0
-    retries: int = 2
-    max_bytes: int = 20 * 1024 * 1024
-    max_redirects: int = 10
-    max_url_chars: int = urls.DEFAULT_MAX_URL_CHARS
-    user_agent_token: str = "img2dataset"
-    disallowed_header_directives: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex", "none")
-    allow_private_addresses: bool = False
-    allowed_networks: tuple[str, ...] = ()
-    allow_file_urls: bool = False
-    file_url_root: str = ""
-    threads: int = 16
-    batch_size: int = 0
-
-    def __post_init__(self) -> None:
-        if min(self.timeout, self.deadline, self.total_deadline) <= 0:
-            raise ValueError("FetchConfig: timeout, deadline and total_deadline must be positive seconds")
-        if not 0 <= self.retries <= _MAX_RETRIES:
-            raise ValueError(f"FetchConfig: retries must be between 0 and {_MAX_RETRIES}")
-        if self.max_bytes <= 0 or self.max_redirects < 0 or self.threads <= 0 or self.batch_size < 0:
-            raise ValueError(
-                "FetchConfig: need max_bytes > 0, max_redirects >= 0, threads > 0, batch_size >= 0"
-            )
-        if self.max_url_chars < 16:
-            raise ValueError("FetchConfig: max_url_chars must be at least 16")
-        if self.allow_file_urls and not os.path.isdir(self.file_url_root or ""):
-            raise ValueError("FetchConfig: allow_file_urls needs file_url_root, an existing folder")
-        try:
-            net_guard.parse_networks(self.allowed_networks)
-        except ValueError as err:
-            raise ValueError(f"FetchConfig: allowed_networks: {err}") from None
-        # img2dataset's parser lower-cases what it reads from the header, so compare in lower case.
-        object.__setattr__(self, "user_agent_token", self.user_agent_token.strip().lower())
-        directives = tuple(d.strip().lower() for d in self.disallowed_header_directives)
-        object.__setattr__(self, "disallowed_header_directives", directives)
-
-    @property
-    def user_agent(self) -> str:
-        if not self.user_agent_token:
-            return _BROWSER_USER_AGENT
-        return f"{_BROWSER_USER_AGENT} (compatible; {self.user_agent_token}; +https://github.com/rom1504/img2dataset)"
-
-    @property
-    def effective_batch_size(self) -> int:
-        return self.batch_size or 4 * self.threads
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """What one URL gave: the body and its content type, or a reason (with detail) and no body."""
-
-    body: bytes | None = None
-    content_type: str = ""
-    reason: str | None = None
-    detail: str = ""
-    attempts: int = 1
-    retryable: bool = False
-
-
-def fetch_url(
-    url: Any, config: FetchConfig, opener: urllib.request.OpenerDirector | None = None
-) -> FetchResult:
+def fetch_url(url: Any, config: FetchConfig, session: FetchSession | None = None) -> FetchResult:
     """Fetches ``url`` with up to ``config.retries`` retries of transient failures, all within
-    ``config.total_deadline``; never raises for bad input or a misbehaving server."""
+    ``config.total_deadline`` (waits for robots.txt, host slots, backoff and Retry-After included);
+    never raises for bad input or a misbehaving server."""
     target = urls.normalize_url(url, config.max_url_chars)
     if isinstance(target, urls.UrlProblem):
         return FetchResult(reason=target.reason, detail=target.detail)
@@ -198,124 +135,48 @@ def fetch_url(
             return FetchResult(reason=FILE_URL_NOT_ALLOWED, detail=target.url[:200])
         body, content_type, reason, detail = read_file_url(target.url, config.file_url_root, config.max_bytes)
         return FetchResult(body, content_type, reason, detail)
-    opener = opener or build_opener(config)
-    _is_disallowed()  # its first import takes seconds: not on any attempt's clock
+    session = session or shared_session(config)
+    is_disallowed()  # its first import takes seconds: not on any attempt's clock
     end = time.monotonic() + config.total_deadline
-    result = FetchResult(reason=FETCH_TIMEOUT, detail="no time left")
+    if session.robots is not None:
+        verdict = session.robots.verdict(target.url, end)
+        if verdict.kind in (DISALLOWED, UNREACHABLE):
+            reason = ROBOTS_TXT_DISALLOWED if verdict.kind == DISALLOWED else ROBOTS_TXT_UNREACHABLE
+            return FetchResult(reason=reason, detail=verdict.detail, attempts=0)
+    host = urlsplit(target.url).netloc.lower()
+    result = FetchResult(reason=FETCH_TIMEOUT, detail="no time left", attempts=0)
     for attempt in range(1, config.retries + 2):
-        left = end - time.monotonic()
-        if left <= 0:
+        started = time.monotonic()
+        if end - started <= 0:
             break
-        result = _fetch_once(target.url, config, opener, min(config.deadline, left))
-        result = FetchResult(
-            result.body, result.content_type, result.reason, result.detail, attempt, result.retryable
-        )
-        if result.reason is None or not result.retryable:
+        try:
+            with session.gates.slot(host, end):
+                result = fetch_once(
+                    target.url, config, session.opener, min(config.deadline, end - time.monotonic())
+                )
+        except HostBusy as busy:  # the host could not take this attempt in time: the last result stands
+            if attempt == 1:
+                result = FetchResult(reason=HOST_BUSY, detail=str(busy), attempts=0)
+            else:
+                result = replace(result, detail=f"{result.detail}; no retry: {busy}"[:500])
             break
-    return result
-
-
-def build_opener(config: FetchConfig) -> urllib.request.OpenerDirector:
-    """The guarded opener ``config`` asks for (see ``net_guard.guarded_opener``), every connection
-    under the deadline of the attempt that opens it."""
-    return net_guard.guarded_opener(
-        config.allow_private_addresses,
-        config.allowed_networks,
-        config.max_redirects,
-        wrap_connector=fetch_deadline.deadline_connector,
-        tls_context=fetch_deadline.tls_context(),
-    )
-
-
-def _fetch_once(
-    url: str, config: FetchConfig, opener: urllib.request.OpenerDirector, seconds: float
-) -> FetchResult:
-    started = time.monotonic()
-    attempt = fetch_deadline.Attempt(started + seconds)
-    try:
-        with attempt:
-            result = _exchange(url, config, opener, attempt.deadline)
-    except MemoryError:
-        raise
-    except Exception as err:  # whatever the server made the client raise: classified, never re-raised
-        result = _classify(err)
-    if attempt.expired:
-        return FetchResult(
-            reason=FETCH_TIMEOUT, detail=f"attempt passed its {seconds:.1f} s deadline", retryable=True
-        )
-    return result
-
-
-def _exchange(
-    url: str, config: FetchConfig, opener: urllib.request.OpenerDirector, deadline: float
-) -> FetchResult:
-    request = urllib.request.Request(url, headers={"User-Agent": config.user_agent})
-    with opener.open(request, timeout=config.timeout) as response:
-        if config.disallowed_header_directives and _is_disallowed()(
-            response.headers, config.user_agent_token, list(config.disallowed_header_directives)
-        ):
-            return FetchResult(
-                reason=ROBOTS_DISALLOWED, detail=", ".join(response.headers.get_all("X-Robots-Tag", []))
+        result = replace(result, attempts=attempt)
+        if result.reason is None or not result.retryable or attempt > config.retries:
+            break
+        # Space attempts at least the backoff apart; a Retry-After holds the whole host (HostGates).
+        pause = backoff_seconds(target.url, attempt, config.backoff_base, config.backoff_cap)
+        pause = max(0.0, pause - (time.monotonic() - started))
+        asked = result.retry_after if config.retry_after else None
+        if asked is not None:
+            session.gates.hold(host, asked)
+        if time.monotonic() + max(pause, asked or 0.0) >= end:
+            wait = max(pause, asked or 0.0)
+            result = replace(
+                result, detail=f"{result.detail}; no retry: a {wait:.0f} s wait would pass the total deadline"
             )
-        encoding = fetch_body.content_encoding(response.headers)
-        declared = response.headers.get("Content-Length", "")
-        if declared.strip().isdigit() and int(declared) > config.max_bytes:
-            return FetchResult(reason=RESPONSE_TOO_LARGE, detail=f"Content-Length {int(declared)}")
-        body = fetch_body.read_body(response, config.max_bytes, deadline, encoding)
-        content_type = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    return FetchResult(body=body, content_type=content_type)
-
-
-_PERMANENT = (
-    (net_guard.AddressRefused, URL_PRIVATE_ADDRESS),
-    (net_guard.TooManyRedirects, TOO_MANY_REDIRECTS),
-    (net_guard.RedirectSchemeRefused, URL_UNSUPPORTED_SCHEME),
-    (net_guard.RedirectInvalid, URL_INVALID),
-    (fetch_body.ResponseTooLarge, RESPONSE_TOO_LARGE),
-    (fetch_body.EncodingUnsupported, CONTENT_ENCODING_UNSUPPORTED),
-    (fetch_body.EncodingInvalid, CONTENT_ENCODING_INVALID),
-)
-
-
-def _classify(err: Exception) -> FetchResult:
-    """Maps an exception from one attempt to (reason, detail, retryable)."""
-    for kind, reason in _PERMANENT:
-        if isinstance(err, kind):
-            return FetchResult(reason=reason, detail=str(err)[:300])
-    if isinstance(err, fetch_body.BodyDeadlinePassed | fetch_deadline.DeadlinePassed):
-        return FetchResult(reason=FETCH_TIMEOUT, detail=str(err), retryable=True)
-    if isinstance(err, urllib.error.HTTPError):
-        err.close()
-        retryable = err.code >= 500 or err.code in _RETRYABLE_STATUS
-        return FetchResult(reason=HTTP_ERROR, detail=f"HTTP {err.code} {err.reason}", retryable=retryable)
-    if isinstance(err, urllib.error.URLError):
-        cause = err.reason
-        if isinstance(cause, net_guard.AddressRefused):
-            return FetchResult(reason=URL_PRIVATE_ADDRESS, detail=str(cause))
-        if isinstance(cause, TimeoutError):
-            return FetchResult(reason=FETCH_TIMEOUT, detail=f"timeout: {cause}", retryable=True)
-        # A name that does not exist will not exist on the next try; a DNS server that did not answer might.
-        permanent = isinstance(cause, socket.gaierror) and cause.errno != socket.EAI_AGAIN
-        return FetchResult(reason=FETCH_FAILED, detail=str(cause)[:300], retryable=not permanent)
-    if isinstance(err, TimeoutError):
-        return FetchResult(reason=FETCH_TIMEOUT, detail=f"timeout: {err}", retryable=True)
-    if isinstance(err, http_client.RemoteDisconnected | http_client.IncompleteRead | OSError):
-        return FetchResult(reason=FETCH_FAILED, detail=f"{type(err).__name__}: {err}"[:300], retryable=True)
-    if isinstance(err, http_client.HTTPException):  # bad status line, header line too long, > 100 headers
-        return FetchResult(reason=RESPONSE_MALFORMED, detail=f"{type(err).__name__}: {err}"[:300])
-    # Anything else the exchange raised (a ValueError deep in http.client on odd bytes, ...): the server's
-    # doing, not an infrastructure failure, so a reason with the error's type rather than a failed bundle.
-    return FetchResult(reason=FETCH_FAILED, detail=f"{type(err).__name__}: {err}"[:300])
-
-
-@functools.cache
-def _is_disallowed() -> Any:
-    # Imported on first use: importing img2dataset runs its package __init__, which loads its whole
-    # distributed engine (5-13 s measured here), and albumentations checks online unless told not to.
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    from img2dataset.downloader import is_disallowed
-
-    return is_disallowed
+            break
+        time.sleep(pause)
+    return result
 
 
 class _FetchBatchFn(beam.DoFn):
@@ -328,14 +189,14 @@ class _FetchBatchFn(beam.DoFn):
         self._bytes = Metrics.counter(STAGE, "bytes")
 
     def setup(self) -> None:
-        _is_disallowed()  # the slow img2dataset import happens here, once per worker, not inside a bundle
-        self._opener = build_opener(self._config)
+        is_disallowed()  # the slow img2dataset import happens here, once per worker, not inside a bundle
+        self._session = shared_session(self._config)
         self._pool = ThreadPoolExecutor(self._config.threads, thread_name_prefix="fetch")
 
     def process(self, batch: Iterable[Record]) -> Iterator[Any]:
         records = list(batch)
         results = self._pool.map(
-            lambda record: fetch_url(record.get("url"), self._config, self._opener), records
+            lambda record: fetch_url(record.get("url"), self._config, self._session), records
         )
         for record, result in zip(records, results):
             self._attempts.inc(result.attempts)

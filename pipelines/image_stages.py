@@ -11,14 +11,20 @@ import apache_beam as beam
 
 from filters.dedup import phash_hex, sha256_hex
 from filters.image import ImageRules, process_image
+from filters.thumbnails import make_thumbnail
+from pipelines.examples import ExampleSettings, LocalTopK, reason_key
 from pipelines.records import REJECTS, Record, count_kept, make_reject
 
 STAGE = "image"
 
 
 class _CheckAndHash(beam.DoFn):
-    def __init__(self, rules: ImageRules) -> None:
+    def __init__(self, rules: ImageRules, examples: ExampleSettings) -> None:
         self._rules = rules
+        self._examples = examples
+
+    def setup(self) -> None:
+        self._local_top = LocalTopK(self._examples.per_reason)  # pipelines.examples: which get thumbnails
 
     def process(self, record: Record) -> Iterator:
         data = record.get("image_bytes")
@@ -27,7 +33,17 @@ class _CheckAndHash(beam.DoFn):
             detail = f"{len(data)} bytes" if isinstance(data, bytes) else ""
             if record.get("http_content_type"):
                 detail = f"{detail}, served as {record['http_content_type']}"
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, processed, detail))
+            reject = make_reject(record, STAGE, processed, detail)
+            if isinstance(data, bytes) and self._local_top.admits(
+                reason_key(reject), self._examples.rank(reject["key"]), reject["key"]
+            ):
+                settings = self._examples
+                thumbnail = make_thumbnail(
+                    data, self._rules, settings.thumbnail_side, settings.thumbnail_bytes
+                )
+                if thumbnail is not None:
+                    reject["thumbnail"] = thumbnail
+            yield beam.pvalue.TaggedOutput(REJECTS, reject)
             return
         count_kept(STAGE)
         out = {k: v for k, v in record.items() if k not in ("image_bytes", "http_content_type")}
@@ -54,14 +70,14 @@ class CheckAndHashImages(beam.PTransform):
     keeping megabytes per record or decoding twice.
     """
 
-    def __init__(self, rules: ImageRules) -> None:
+    def __init__(self, rules: ImageRules, examples: ExampleSettings | None = None) -> None:
         super().__init__()
         self._rules = rules
+        self._examples = examples or ExampleSettings()
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        checked = records | "CheckAndHash" >> beam.ParDo(_CheckAndHash(self._rules)).with_outputs(
-            REJECTS, main="kept"
-        )
+        check = _CheckAndHash(self._rules, self._examples)
+        checked = records | "CheckAndHash" >> beam.ParDo(check).with_outputs(REJECTS, main="kept")
         return checked.kept, checked[REJECTS]
 
 

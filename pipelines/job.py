@@ -17,13 +17,17 @@ from filters.eval_blocklist import EvalSetError, build_eval_blocklist
 from pipelines import match_stages
 from pipelines.config import CurationConfig
 from pipelines.dedup_stages import Deduplicate
+from pipelines.domain_stats import SummariseDomains
+from pipelines.examples import SelectRejectExamples, WriteExamples, chosen_keys, keys_without_thumbnail
 from pipelines.fetch import FetchConfig, FetchImages
 from pipelines.files import join, write_json
 from pipelines.image_stages import CheckAndHashImages, SplitPayloads
+from pipelines.kept_fetched import FetchKeepingResults
 from pipelines.label_stages import BuildVocabulary, LabelSynsets
 from pipelines.match_stages import BalanceQueries, MatchQueries
 from pipelines.options import OptionError, is_eval_set, resolve
 from pipelines.output_dir import EVAL_BLOCKLIST_FILE, REPORT_FILE, remove_previous
+from pipelines.progress import ProgressDisplay, run_with_progress, watched_pipeline
 from pipelines.read import ReadCandidates
 from pipelines.stats import (
     STATS_FILE,
@@ -99,11 +103,12 @@ def hash_blocklist(config: CurationConfig) -> Any:
     return blocklist
 
 
-def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
-    """Adds every stage of the job to ``pipeline``."""
+def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
+    """Adds every stage of the job to ``pipeline``; returns the funnel's stage names in order."""
     out, seed = config.output, config.seed
     rejects: list[beam.PCollection] = []
     stages = ["read"]
+    domains = None
 
     def stage(
         records: beam.PCollection, label: str, transform: beam.PTransform, name: str
@@ -114,7 +119,7 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
         return kept
 
     read, read_rejects = pipeline | "ReadCandidates" >> ReadCandidates(
-        list(config.inputs), config.columns, config.read_limits
+        list(config.inputs), config.columns, config.read_limits, tag_source=bool(config.keep_fetched)
     )
     rejects.append(read_rejects)
     clean = CleanText(
@@ -131,8 +136,25 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
     if config.fetches:
         pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)
         records = stage(records, "BalanceBeforeDownload", pre, match_stages.PRE_DOWNLOAD_STAGE)
-        records = stage(records, "FetchImages", FetchImages(FetchConfig(**config.fetch)), "fetch")
-    records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image), "image")
+        fetch = FetchConfig(**config.fetch)
+        if config.keep_fetched:
+            keep = FetchKeepingResults(
+                fetch,
+                config.keep_fetched,
+                dict(config.kept_done),
+                config.keep_fetched_shard_size,
+                config.shard_max_bytes,
+                config.read_limits.max_member_bytes,
+            )
+            fetched, fetch_rejects = records | "FetchImages" >> keep
+        else:
+            fetched, fetch_rejects = records | "FetchImages" >> FetchImages(fetch)
+        rejects.append(fetch_rejects)
+        stages.append("fetch")
+        domains = (fetched, fetch_rejects) | "SummariseDomains" >> SummariseDomains(config.top_domains)
+        records = fetched
+    examples = config.examples
+    records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image, examples), "image")
     light, payloads = records | "SplitPayloads" >> SplitPayloads()
     deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)), "dedup")
     final = BalanceQueries(match_stages.FINAL_STAGE, config.balance, config.per_query_cap, seed)
@@ -144,12 +166,25 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
         artefacts["tokenizer"] = labelled | "TrainTokenizer" >> TrainTokenizer(
             out, config.tokenizer_vocab_size, config.tokenizer_max_captions, seed
         )
-    shards = (labelled, payloads) | "WriteShards" >> WriteShards(
-        out, config.shard_size, config.shard_max_bytes, seed
-    )
     all_rejects = rejects | "AllRejects" >> beam.Flatten()
-    artefacts["rejects"] = all_rejects | "WriteRejects" >> WriteRejects(out)
-    artefacts["stats"] = (read, all_rejects, labelled) | "WriteFunnel" >> WriteFunnel(out, stages)
+    chosen = all_rejects | "SelectExamples" >> SelectRejectExamples(examples)
+    shards, late_thumbnails = (labelled, payloads) | "WriteShards" >> WriteShards(
+        out,
+        config.shard_size,
+        config.shard_max_bytes,
+        seed,
+        chosen | "LateThumbnailKeys" >> beam.Map(keys_without_thumbnail),
+        examples.thumbnail_side,
+        examples.thumbnail_bytes,
+    )
+    artefacts["examples"] = (chosen, late_thumbnails) | "WriteExamples" >> WriteExamples(
+        out, examples.per_reason
+    )
+    artefacts["rejects"] = all_rejects | "WriteRejects" >> WriteRejects(
+        out, chosen | "ThumbnailKeys" >> beam.Map(chosen_keys), config.max_reject_extra_bytes
+    )
+    funnel_inputs = (read, all_rejects, labelled) + ((domains,) if domains is not None else ())
+    artefacts["stats"] = funnel_inputs | "WriteFunnel" >> WriteFunnel(out, stages)
     artefacts["query_counts"] = (matched, deduplicated, labelled) | "WriteQueryCounts" >> WriteQueryCounts(
         out, config.balance, config.per_query_cap
     )
@@ -159,6 +194,7 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> None:
         artefacts["report"] = pipeline | "ReportName" >> beam.Create([REPORT_FILE])
     manifest = WriteManifest(out, config.manifest(), package_versions(), seed, artefacts)
     _ = shards | "WriteManifest" >> manifest
+    return stages
 
 
 def _write_report(output: str) -> str:
@@ -174,13 +210,13 @@ def _write_report(output: str) -> str:
 def run(config: CurationConfig, options: PipelineOptions) -> list[str]:
     """Runs the job to completion; returns the funnel and a summary as printable lines."""
     blocklist = hash_blocklist(config) if is_eval_set(config.eval_blocklist) else None
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, config)
+    pipeline, live = watched_pipeline(options, options.view_as(StandardOptions).runner)
+    stages = build(pipeline, config)
     # Only now, with every option checked and the graph built, may the previous dataset go.
     remove_previous(config.replaces, config.output)
     if blocklist is not None:
         write_json(config.output, EVAL_BLOCKLIST_FILE, blocklist.to_json())
-    pipeline.run().wait_until_finish()
+    run_with_progress(pipeline, live, stages, ProgressDisplay(config.progress, config.progress_interval))
     with FileSystems.open(join(config.output, STATS_FILE)) as handle:
         stats = json.loads(handle.read())
     with FileSystems.open(join(config.output, MANIFEST_FILE)) as handle:
@@ -192,12 +228,17 @@ def run(config: CurationConfig, options: PipelineOptions) -> list[str]:
     ]
 
 
-def funnel_lines(stats: dict[str, Any]) -> list[str]:
-    """The funnel as a small table: stage, in, dropped, out, the main reasons."""
+FUNNEL_REASONS = 12  # reasons listed per stage in the CLI funnel; the rest are counted, stats.json has all
+
+
+def funnel_lines(stats: dict[str, Any], most: int = FUNNEL_REASONS) -> list[str]:
+    """The funnel as a small table: stage, in, dropped, out, and every reason (past ``most``: "… and K more")."""
     lines = [f"{'stage':<22}{'in':>9}{'dropped':>9}{'out':>9}  reasons"]
     for row in stats["stages"]:
-        reasons = ", ".join(
-            f"{r} {n}" for r, n in sorted(row["reasons"].items(), key=lambda x: (-x[1], x[0]))[:4]
-        )
+        ranked = sorted(row["reasons"].items(), key=lambda x: (-x[1], x[0]))
+        reasons = ", ".join(f"{r} {n}" for r, n in ranked[:most])
+        if len(ranked) > most:
+            rest = sum(n for _, n in ranked[most:])
+            reasons += f", … and {len(ranked) - most} more ({rest} records; see stats.json)"
         lines.append(f"{row['stage']:<22}{row['in']:>9}{row['dropped']:>9}{row['out']:>9}  {reasons}")
     return lines

@@ -29,11 +29,14 @@ def fail(message: str) -> None:
 
 
 def check_columns(unit: Any, columns: Columns) -> None:
-    """The first input file has the URL and caption columns the flags name (tables only)."""
+    """The first input file has the URL, caption (and key) columns the flags name (tables only)."""
     found = first_columns(unit)
     if found is None:
         return
-    for flag, name in (("--url_column", columns.url), ("--caption_column", columns.caption)):
+    named = [("--url_column", columns.url), ("--caption_column", columns.caption)]
+    if columns.key is not None:
+        named.append(("--key_column", columns.key))
+    for flag, name in named:
         if name not in found:
             have = ", ".join(sorted(found)[:8]) or "none"
             fail(f"{flag} {name}: {unit.source} has no such column (it has: {have}); pass {flag}=NAME")

@@ -176,12 +176,14 @@ def guarded_opener(
     max_redirects: int = 10,
     wrap_connector: Any = None,
     tls_context: Any = None,
+    connection_pool: Any = None,
 ) -> urllib.request.OpenerDirector:
     """An opener for http(s) only; connections guarded unless ``allow_private_addresses``.
 
     ``wrap_connector(connect)``, when given, wraps the function every connection is made with
     (the fetcher's deadline uses it to watch each socket); ``tls_context`` is the HTTPS client context
-    (None: Python's default, certificates verified)."""
+    (None: Python's default, certificates verified); ``connection_pool`` (``fetch_pool.ConnectionPool``)
+    keeps connections alive per host: new ones are still made by the guarded connector."""
     connector: Any = socket.create_connection
     if not allow_private_addresses:
         connector = functools.partial(create_guarded_connection, allowed=parse_networks(allowed_networks))
@@ -189,8 +191,8 @@ def guarded_opener(
         connector = wrap_connector(connector)
     opener = urllib.request.OpenerDirector()
     for handler in (
-        _HTTPHandler(connector),
-        _HTTPSHandler(connector, tls_context),
+        _HTTPHandler(connector, connection_pool),
+        _HTTPSHandler(connector, tls_context, connection_pool),
         _BoundedRedirects(max_redirects),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -213,20 +215,26 @@ def _connection_factory(connection_class: type, connector: Any) -> Any:
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, connector: Any) -> None:
+    def __init__(self, connector: Any, pool: Any = None) -> None:
         super().__init__()
         self._make_connection = _connection_factory(http_client.HTTPConnection, connector)
+        self._pool = pool
 
     def http_open(self, req: urllib.request.Request) -> Any:
+        if self._pool is not None:
+            return self._pool.open(self, self._make_connection, req)
         return self.do_open(self._make_connection, req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, connector: Any, context: Any = None) -> None:
+    def __init__(self, connector: Any, context: Any = None, pool: Any = None) -> None:
         super().__init__(context=context)
         self._make_connection = _connection_factory(http_client.HTTPSConnection, connector)
+        self._pool = pool
 
     def https_open(self, req: urllib.request.Request) -> Any:
+        if self._pool is not None:
+            return self._pool.open(self, self._make_connection, req, context=self._context)
         return self.do_open(self._make_connection, req, context=self._context)
 
 
@@ -240,6 +248,11 @@ class _BoundedRedirects(urllib.request.HTTPRedirectHandler):
         if not location:
             return None  # urllib's default handler then reports the 3xx as an HTTP error
         fp.close()
+        if (
+            getattr(fp, "pool_connection", None) is not None
+        ):  # a kept-alive connection: body unread, so closed
+            fp.pool_connection[2].close()
+            fp.pool_connection = None
         try:
             target = urljoin(req.full_url, quote(location, encoding="iso-8859-1", safe=string.punctuation))
             parts = urlsplit(target)

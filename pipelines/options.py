@@ -1,7 +1,6 @@
-"""CurationOptions (Beam PipelineOptions) and their validation into a typed CurationConfig.
+"""The ``curate`` flags (``pipelines.option_flags.CurationOptions``) validated into a typed CurationConfig.
 
-Defaults come from the papers through the ``filters`` dataclasses (TextRules, ImageRules, DedupConfig,
-FetchConfig, LabelerConfig), so a threshold is written down once. ``resolve(argv)`` parses and checks
+``resolve(argv)`` parses and checks
 everything BEFORE a pipeline is built: a wrong path or a bad value raises ``OptionError`` whose message
 is the one line ``curate`` prints.
 """
@@ -17,171 +16,25 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from filters import balance
 from filters.allowlist import load_allowlist
-from filters.dedup import DEFAULT_DEDUP, DedupConfig
+from filters.dedup import DedupConfig
 from filters.eval_blocklist import EvalBlocklist
-from filters.image import DEFAULT_RULES, ImageRules
+from filters.image import ImageRules
 from filters.rare_tokens import TokenFrequencyTable
 from filters.synsets import LabelerConfig, perceptron_data_installed
-from filters.text import DEFAULT_TEXT_RULES, TextRules
-from filters.vocabulary import V_TAU
+from filters.text import TextRules
 from pipelines.beam_flags import check_beam_flags
 from pipelines.config import CurationConfig
+from pipelines.examples import ExampleSettings
 from pipelines.fetch import FetchConfig
 from pipelines.files import local_copy
+from pipelines.kept_fetched import done_sources
 from pipelines.launch_checks import OptionError, check_columns, check_filesystem, fail, first_line
+from pipelines.option_flags import CurationOptions, HelpFormatter
 from pipelines.output_dir import check_output
-from pipelines.read import FORMATS, Columns, ReadLimits, match_inputs
+from pipelines.read import Columns, ReadLimits, match_inputs
 
-# Fetch failures and image rules often cost 30-50% of pairs (filters/balance.py): downloading twice the
-# cap leaves about ``cap`` per head query after them.
-DEFAULT_PRE_DOWNLOAD_MARGIN = 1.0
-DEFAULT_SHARD_SIZE = 10_000  # img2dataset's and OpenCLIP's usual samples per shard
-DEFAULT_SHARD_MAX_BYTES = 1 << 30  # 1 GiB: ~10,000 samples at 256 px are ~250 MB, so this rarely binds
-DEFAULT_TOKENIZER_VOCAB = 30_522  # BERT-base's WordPiece vocabulary (ALIGN's text tower)
-DEFAULT_TOKENIZER_CAPTIONS = 1_000_000
-# ALIGN keeps the 100 million most frequent unigrams and bigrams; a side input of that size does not fit
-# a worker, so the default keeps 1M of each (a pool with fewer distinct n-grams keeps them all).
-DEFAULT_TOP_NGRAMS = 1_000_000
-
-
-class CurationOptions(PipelineOptions):
-    """The curation job's own flags; Beam's (``--runner``, Dataflow's, ...) pass through unchanged."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        add = parser.add_argument
-        add("--input", help="candidate files: comma-separated paths or globs (local, gs://, s3://)")
-        add(
-            "--input_format",
-            default="auto",
-            choices=("auto", *FORMATS),
-            help="auto: from the extension (.parquet, .jsonl/.json, .csv, .tsv, .tar = WebDataset shards)",
-        )
-        add("--url_column", default=Columns.url, help="column (or WebDataset json field) with the image URL")
-        add("--caption_column", default=Columns.caption, help="column with the alt-text")
-        add("--output", help="dataset directory to write (local, gs://, s3://)")
-        add("--overwrite", action="store_true", help="replace a dataset already in --output")
-        add(
-            "--allowlist", help="query allowlist (MetaCLIP-style JSON list of strings, or one entry per line)"
-        )
-        add("--case_sensitive_match", action="store_true", help="MetaCLIP's case-sensitive matching")
-        add("--min_words", type=int, default=DEFAULT_TEXT_RULES.min_words)
-        add("--max_words", type=int, default=DEFAULT_TEXT_RULES.max_words)
-        add("--max_caption_chars", type=int, default=DEFAULT_TEXT_RULES.max_chars)
-        add(
-            "--max_images_per_alt_text",
-            type=int,
-            default=DEFAULT_TEXT_RULES.max_images_per_text,
-            help="drop alt-texts shared by more than this many distinct image URLs (ALIGN: 10)",
-        )
-        add(
-            "--rare_tokens",
-            default="pool",
-            choices=("pool", "file", "off"),
-            help="rare-token rule: table counted over this pool, loaded from --token_frequencies, or off",
-        )
-        add("--token_frequencies", help="a saved TokenFrequencyTable JSON (implies --rare_tokens=file)")
-        add("--top_unigrams", type=int, default=DEFAULT_TOP_NGRAMS)
-        add("--top_bigrams", type=int, default=DEFAULT_TOP_NGRAMS)
-        add("--balance", default="exact", choices=("exact", "metaclip"))
-        add(
-            "--per_query_cap",
-            type=int,
-            default=balance.DEFAULT_QUERY_CAP,
-            help="pairs per query (CLIP WIT: 20,000)",
-        )
-        add(
-            "--pre_download_margin",
-            type=float,
-            default=DEFAULT_PRE_DOWNLOAD_MARGIN,
-            help="the pre-download balance keeps cap × (1 + margin) per query, for pairs lost to fetch/dedup",
-        )
-        add("--fetch_timeout", type=float, help="seconds without progress (FetchConfig default)")
-        add("--fetch_retries", type=int)
-        add("--fetch_threads", type=int)
-        add(
-            "--max_image_bytes",
-            type=int,
-            help="largest download (after gzip) or tar member accepted (20 MiB)",
-        )
-        add("--user_agent_token", help="token sites can name in X-Robots-Tag to opt out")
-        add(
-            "--allow_private_addresses", action="store_true", help="let URLs reach private/loopback addresses"
-        )
-        add(
-            "--allow_file_urls",
-            action="store_true",
-            help="accept file:// URLs of regular files under --file_url_root (tests, local pools)",
-        )
-        add(
-            "--allowed_networks", help="comma-separated CIDRs a URL may reach although private (127.0.0.1/32)"
-        )
-        add(
-            "--fetch_deadline",
-            type=float,
-            help="seconds one download attempt may take, headers included (FetchConfig default 60)",
-        )
-        add(
-            "--fetch_total_deadline",
-            type=float,
-            help="seconds all attempts of one URL may take together, retries included (default 90)",
-        )
-        add("--file_url_root", help="with --allow_file_urls: the folder file:// URLs may read from")
-        add(
-            "--max_row_bytes",
-            type=int,
-            default=ReadLimits.max_row_bytes,
-            help="a longer JSONL line or CSV record is rejected unparsed (row_too_large)",
-        )
-        add(
-            "--max_extra_value_bytes",
-            type=int,
-            default=ReadLimits.max_extra_value_bytes,
-            help="a longer carried column is left out of the sample json and named in _omitted_columns",
-        )
-        add(
-            "--max_input_file_bytes",
-            type=int,
-            default=ReadLimits.max_file_bytes,
-            help="decompressed bytes read from one input file; the rest is one file_too_large reject",
-        )
-        add(
-            "--min_image_side", type=int, default=DEFAULT_RULES.min_side, help="keep when shorter side > this"
-        )
-        add(
-            "--max_aspect_ratio",
-            type=float,
-            default=DEFAULT_RULES.max_aspect,
-            help="keep when long/short < this",
-        )
-        add("--max_image_pixels", type=int, default=DEFAULT_RULES.max_pixels, help="decompression-bomb bound")
-        add("--min_image_file_bytes", type=int, default=DEFAULT_RULES.min_bytes)
-        add("--image_size", type=int, default=DEFAULT_RULES.output_side, help="shorter side of stored images")
-        add("--jpeg_quality", type=int, default=DEFAULT_RULES.jpeg_quality)
-        add("--phash_radius", type=int, default=DEFAULT_DEDUP.radius)
-        add("--phash_bands", type=int, default=DEFAULT_DEDUP.bands)
-        add("--max_alt_texts_per_image", type=int, default=DEFAULT_DEDUP.max_alt_texts)
-        add(
-            "--eval_blocklist",
-            help="evaluation images to keep out: a blocklist JSON (filters.eval_blocklist), "
-            "or a local folder / .tar shards of images, hashed at launch into OUTPUT/eval_blocklist.json",
-        )
-        add("--synset_sense", default=LabelerConfig.sense, choices=("first", "visual", "context"))
-        add("--synset_tagger", default=LabelerConfig.tagger, choices=("auto", "perceptron", "pattern"))
-        add("--v_tau", type=int, default=V_TAU, help="synsets seen fewer times are pruned (CatLIP: 500)")
-        add("--tokenizer_vocab_size", type=int, default=DEFAULT_TOKENIZER_VOCAB, help="0: train no tokenizer")
-        add("--tokenizer_max_captions", type=int, default=DEFAULT_TOKENIZER_CAPTIONS)
-        add("--shard_size", type=int, default=DEFAULT_SHARD_SIZE, help="target samples per shard")
-        add(
-            "--shard_max_bytes",
-            type=int,
-            default=DEFAULT_SHARD_MAX_BYTES,
-            help="hard bound on a shard's bytes",
-        )
-        add("--seed", type=int, default=0)
-        add("--no_report", action="store_true", help="skip report.html")
+__all__ = ["CurationOptions", "OptionError", "check_filesystem", "is_eval_set", "parser", "resolve"]
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -192,7 +45,11 @@ class _OneLineParser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     """The curation flags alone (Beam's are parsed by Beam)."""
     result = _OneLineParser(
-        prog="curate", description="Curate image/alt-text pairs into WebDataset shards.", allow_abbrev=False
+        prog="curate",
+        description="Curate image/alt-text pairs into WebDataset shards. Beam's own options "
+        "(--runner, --direct_num_workers, Dataflow's, ...) pass through to Beam.",
+        allow_abbrev=False,
+        formatter_class=HelpFormatter,
     )
     CurationOptions._add_argparse_args(result)
     return result
@@ -218,6 +75,15 @@ def _fetch_settings(args: argparse.Namespace) -> dict[str, Any]:
         "deadline": args.fetch_deadline,
         "total_deadline": args.fetch_total_deadline,
         "file_url_root": os.path.realpath(args.file_url_root) if args.file_url_root else None,
+        "keep_alive": False if args.no_keep_alive else None,
+        "backoff_base": args.fetch_backoff,
+        "backoff_cap": args.fetch_backoff_cap,
+        "host_concurrency": args.host_concurrency,
+        "host_rate": args.host_rate,
+        "robots_txt": args.robots_txt or None,
+        "disallowed_header_directives": tuple(
+            d.strip() for d in args.opt_out_directives.split(",") if d.strip()
+        ),
     }
     return {name: value for name, value in given.items() if value is not None}
 
@@ -250,7 +116,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     except ValueError as error:
         raise OptionError(str(error).splitlines()[0]) from None
     _require(bool(args.output), "--output is required: the dataset directory to write")
-    columns = Columns(url=args.url_column, caption=args.caption_column)
+    columns = Columns(url=args.url_column, caption=args.caption_column, key=args.key_column or None)
     check_columns(inputs[0], columns)
     _require(bool(args.allowlist), "--allowlist is required: the query list pairs are matched against")
     _require(
@@ -282,6 +148,20 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     _require(args.shard_size >= 1, "--shard_size must be at least 1")
     _require(args.shard_max_bytes >= 1 << 20, "--shard_max_bytes must be at least 1 MiB")
     _require(args.seed >= 0, "--seed must be >= 0")
+    _require(args.top_domains >= 1, "--top_domains must be at least 1")
+    kept_done = _kept_fetched(args, inputs)
+    _require(args.max_reject_extra_bytes >= 256, "--max_reject_extra_bytes must be at least 256")
+    examples = _built(
+        ExampleSettings,
+        "--reject_examples/--reject_thumbnail_bytes",
+        per_reason=args.reject_examples,
+        thumbnail_bytes=args.reject_thumbnail_bytes,
+        seed=args.seed,
+    )
+    _require(
+        math.isfinite(args.progress_interval) and args.progress_interval > 0,
+        "--progress_interval must be a number of seconds > 0",
+    )
     _require(
         not args.allow_file_urls or bool(args.file_url_root),
         "--allow_file_urls needs --file_url_root DIR: the folder file:// URLs may read from",
@@ -366,8 +246,35 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         shard_max_bytes=args.shard_max_bytes,
         seed=args.seed,
         report=not args.no_report,
+        examples=examples,
+        max_reject_extra_bytes=args.max_reject_extra_bytes,
+        keep_fetched=args.keep_fetched.rstrip("/") if args.keep_fetched else None,
+        kept_done=kept_done,
+        keep_fetched_shard_size=args.keep_fetched_shard_size,
+        top_domains=args.top_domains,
+        progress=args.progress,
+        progress_interval=args.progress_interval,
     )
     return config, beam_args
+
+
+def _kept_fetched(args: argparse.Namespace, inputs: list) -> tuple[tuple[str, str], ...]:
+    """--keep_fetched checked; the input files whose fetch results it already holds."""
+    if not args.keep_fetched:
+        return ()
+    _require(
+        any(unit.format != "webdataset" for unit in inputs),
+        "--keep_fetched keeps what the fetch stage downloads: WebDataset input is not fetched",
+    )
+    _require(args.keep_fetched_shard_size >= 1, "--keep_fetched_shard_size must be at least 1")
+    check_filesystem(args.keep_fetched, "write")
+    if FileSystems.get_scheme(args.keep_fetched) is None and os.path.exists(args.keep_fetched):
+        _require(
+            os.path.isdir(args.keep_fetched), f"--keep_fetched {args.keep_fetched} is a file: name a folder"
+        )
+    done = done_sources(args.keep_fetched.rstrip("/"))
+    sources = {unit.source for unit in inputs}
+    return tuple(sorted((source, folder) for source, folder in done.items() if source in sources))
 
 
 def is_eval_set(path: str | None) -> bool:

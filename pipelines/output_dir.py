@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.dataset_files import EXAMPLES_FILE
 from pipelines.files import TMP_DIR, join
 from pipelines.label_stages import VOCABULARY_FILE
 from pipelines.stats import QUERY_COUNTS_FILE, REJECTS_DIR, STATS_FILE
@@ -39,6 +40,7 @@ DATASET_FILES = (
     QUERY_COUNTS_FILE,
     REPORT_FILE,
     EVAL_BLOCKLIST_FILE,
+    EXAMPLES_FILE,
 )
 _SHARD = re.compile(r"\d{5,}\.tar")
 _REJECTS = re.compile(r"rejects-\d{5}-of-\d{5}\.parquet")

@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.streams import InputTooLarge, bounded_lines, open_decompressed
 from filters.tar_members import TarLimits, read_tar
 from filters.text import decode_text
-from pipelines.records import REJECTS, Record, make_reject
+from pipelines.records import REJECTS, Record, count_kept, make_reject
 from pipelines.rows import (
     DEFAULT_COLUMNS,
     DEFAULT_LIMITS,
@@ -50,6 +50,7 @@ from pipelines.rows import (
     sample_key,
 )
 from pipelines.tar_samples import FILE_TOO_LARGE, tar_records
+from pipelines.unique_keys import KeepUniqueKeys
 
 __all__ = [
     "FILE_TOO_LARGE",
@@ -138,7 +139,10 @@ def _file_reject(unit: InputFile, error: Exception, group: int = -1) -> Record:
 
 
 def _emit(record: Record) -> beam.pvalue.TaggedOutput | Record:
-    return beam.pvalue.TaggedOutput(REJECTS, record) if "stage" in record else record
+    if "stage" in record:
+        return beam.pvalue.TaggedOutput(REJECTS, record)
+    count_kept(STAGE)  # live progress counts records read as they come (pipelines.progress)
+    return record
 
 
 def _open(path: str, raw: bool = False) -> Any:
@@ -200,9 +204,10 @@ class _SplitParquet(beam.DoFn):
 class _ReadUnit(beam.DoFn):
     """Reads one work unit and yields records, with rejects on the REJECTS tag."""
 
-    def __init__(self, columns: Columns, limits: ReadLimits) -> None:
+    def __init__(self, columns: Columns, limits: ReadLimits, tag_source: bool = False) -> None:
         self._columns = columns
         self._limits = limits
+        self._tag_source = tag_source
 
     def process(self, work: tuple[InputFile, int, int]) -> Iterator:
         unit, group, first_row = work
@@ -215,6 +220,8 @@ class _ReadUnit(beam.DoFn):
         }[unit.format]
         try:
             for record in reader(unit, group, first_row):
+                if self._tag_source:  # --keep_fetched keeps fetch results per input file
+                    record["source"] = unit.source
                 yield _emit(record)
         except _DATA_ERRORS as error:  # the file broke mid-way: what was read stands, the rest is one reject
             yield beam.pvalue.TaggedOutput(REJECTS, _file_reject(unit, error, group))
@@ -252,12 +259,17 @@ class ReadCandidates(beam.PTransform):
     """Files → ``(records, rejects)``; records carry key, url, caption and ``extra`` (``image_bytes`` for tars)."""
 
     def __init__(
-        self, files: list[InputFile], columns: Columns = DEFAULT_COLUMNS, limits: ReadLimits = DEFAULT_LIMITS
+        self,
+        files: list[InputFile],
+        columns: Columns = DEFAULT_COLUMNS,
+        limits: ReadLimits = DEFAULT_LIMITS,
+        tag_source: bool = False,
     ) -> None:
         super().__init__()
         self._files = files
         self._columns = columns
         self._limits = limits
+        self._tag_source = tag_source
 
     def expand(self, pipeline: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         units = (
@@ -270,7 +282,13 @@ class ReadCandidates(beam.PTransform):
             # Spread row groups over workers: a file listing is a single tiny bundle otherwise.
             | "SpreadUnits" >> beam.Reshuffle()
             | "ReadRows"
-            >> beam.ParDo(_ReadUnit(self._columns, self._limits)).with_outputs(REJECTS, main="records")
+            >> beam.ParDo(_ReadUnit(self._columns, self._limits, self._tag_source)).with_outputs(
+                REJECTS, main="records"
+            )
         )
-        rejects = (units[REJECTS], read[REJECTS]) | "FlattenReadRejects" >> beam.Flatten()
-        return read.records, rejects
+        records, parts = read.records, [units[REJECTS], read[REJECTS]]
+        if self._columns.key is not None:  # --key_column: the first row of each key keeps it
+            records, duplicates = records | "KeepUniqueKeys" >> KeepUniqueKeys()
+            parts.append(duplicates)
+        rejects = parts | "FlattenReadRejects" >> beam.Flatten()
+        return records, rejects

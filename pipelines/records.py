@@ -39,6 +39,10 @@ def make_reject(record: Record, stage: str, reason: str, detail: str = "") -> Re
     Metrics.counter(METRICS_NAMESPACE, f"{stage}/{reason}").inc()
     row = {field: _as_text(record.get(field)) for field in _REJECT_FIELDS}
     row.update(stage=stage, reason=reason, detail=clean_unicode(detail[:500]))
+    if isinstance(record.get("extra"), dict):  # the carried columns, so rejects join back to the input
+        row["extra"] = record["extra"]
+    if "source" in record:  # with --keep_fetched: which input file the record came from
+        row["source"] = record["source"]
     return row
 
 

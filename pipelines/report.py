@@ -19,8 +19,6 @@ import io
 import json
 import logging
 import sys
-import tarfile
-from collections.abc import Iterator
 from typing import Any
 
 import matplotlib
@@ -29,10 +27,15 @@ matplotlib.use("Agg")  # no display on workers and CI machines
 
 import matplotlib.pyplot as plt
 
+from pipelines.dataset_files import EXAMPLES_FILE, REJECTS_DIR
+from pipelines.report_examples import STYLE, ShardScan, kept_cards, reject_gallery, scan_shards
+
 REPORT_FILE = "report.html"
 _UNCOMPRESSED = "uncompressed"  # apache_beam.io.filesystem.CompressionTypes.UNCOMPRESSED
 MAX_SIZE_SAMPLES = 100_000
 _TOP_ROWS = 25
+PICTURE_GROUPS = 12  # queries and synsets shown with kept samples
+PICTURES_PER_GROUP = 4
 
 
 class ReportError(ValueError):
@@ -47,13 +50,21 @@ def write_report(dataset_dir: str) -> str:
         raise ReportError(
             f"{dataset_dir} has no stats.json: pass the --output directory of a finished curation job"
         )
+    counts = _read_json(_join(root, "query_counts.json"))
+    vocabulary = _read_json(_join(root, "vocabulary.json"))
+    top_queries = [q["query"] for q in _ranked_queries(counts)[:PICTURE_GROUPS]]
+    top_synsets = [s["id"] for s in _ranked_synsets(vocabulary)[:PICTURE_GROUPS]]
+    shards = [m.path for m in _filesystems().match([_join(root, "*.tar")])[0].metadata_list]
+    scan = scan_shards(_filesystems(), shards, top_queries, top_synsets, PICTURES_PER_GROUP, MAX_SIZE_SAMPLES)
     sections = [
         _funnel_section(stats),
-        _query_section(_read_json(_join(root, "query_counts.json"))),
-        _synset_section(_read_json(_join(root, "vocabulary.json"))),
-        _shape_section(list(_sample_shapes(root))),
+        _examples_section(stats, _read_json(_join(root, EXAMPLES_FILE))),
+        _query_section(counts, scan),
+        _synset_section(vocabulary, scan),
+        _domain_section(stats.get("fetch_domains")),
+        _shape_section(scan.shapes),
     ]
-    page = _PAGE.format(title=html.escape(f"Curation report: {root}"), body="\n".join(sections))
+    page = _PAGE.format(title=html.escape(f"Curation report: {root}"), style=STYLE, body="\n".join(sections))
     target = _join(root, REPORT_FILE)
     with _filesystems().create(target, mime_type="text/html", compression_type=_UNCOMPRESSED) as out:
         out.write(page.encode("utf-8"))
@@ -97,7 +108,33 @@ def _funnel_section(stats: dict[str, Any]) -> str:
     )
 
 
-def _query_section(counts: dict[str, Any] | None) -> str:
+def _ranked_queries(counts: dict[str, Any] | None) -> list[dict[str, Any]]:
+    queries = (counts or {}).get("queries") or []
+    return sorted(queries, key=lambda q: (-q.get("credited", 0), -q.get("matched", 0), q["query"]))
+
+
+def _ranked_synsets(vocabulary: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return sorted((vocabulary or {}).get("synsets") or [], key=lambda s: (-s["count"], s["id"]))
+
+
+def _top_note(shown: int, total: int, what: str, file: str) -> str:
+    """ "top N of M" with a link to the full list (a file beside the report)."""
+    return (
+        f'<p class="small">top {shown} of {total} {what}; the full list is '
+        f'<a href="{html.escape(file)}">{html.escape(file)}</a>.</p>'
+    )
+
+
+def _pictures(groups: list[str], found: dict[str, list], label: Any, scanned: int) -> str:
+    parts = [f"<h3>{html.escape(label(name))}</h3>{kept_cards(found.get(name, []))}" for name in groups]
+    note = (
+        f'<p class="small">{PICTURES_PER_GROUP} kept samples each (chosen by key hash) among the first '
+        f"{scanned} samples of the shards, which are hash buckets and so a uniform sample.</p>"
+    )
+    return note + "".join(parts)
+
+
+def _query_section(counts: dict[str, Any] | None, scan: ShardScan | None = None) -> str:
     if not counts or not counts.get("queries"):
         return _section("Per-query counts", "<p>query_counts.json not found or empty.</p>")
     queries = counts["queries"]
@@ -124,10 +161,16 @@ def _query_section(counts: dict[str, Any] | None) -> str:
         "<i>credited</i>: output pairs counted against the query's cap.</p>"
     )
     table = _table(("query", "matched", "before balance", "kept", "credited"), rows)
-    return _section("Per-query counts before and after balancing", note + _png(figure) + table)
+    table = _top_note(len(rows), len(queries), "queries by matches", "query_counts.json") + table
+    pictures = ""
+    if scan is not None:
+        groups = [q["query"] for q in _ranked_queries(counts)[:PICTURE_GROUPS]]
+        pictures = f"<h3>Kept samples of the {len(groups)} queries with most output pairs</h3>"
+        pictures += _pictures(groups, scan.by_query, lambda q: f"query “{q}”", scan.samples)
+    return _section("Per-query counts before and after balancing", note + _png(figure) + table + pictures)
 
 
-def _synset_section(vocabulary: dict[str, Any] | None) -> str:
+def _synset_section(vocabulary: dict[str, Any] | None, scan: ShardScan | None = None) -> str:
     if not vocabulary or not vocabulary.get("synsets"):
         return _section("Synset long tail", "<p>vocabulary.json not found or empty.</p>")
     synsets = sorted(vocabulary["synsets"], key=lambda s: (-s["count"], s["id"]))
@@ -147,7 +190,50 @@ def _synset_section(vocabulary: dict[str, Any] | None) -> str:
     kept = sum(1 for s in synsets if s.get("kept"))
     rows = [(s["id"], s["name"], s["count"], "yes" if s.get("kept") else "no") for s in synsets[:_TOP_ROWS]]
     note = f"<p>{len(synsets)} synsets seen, {kept} kept (count ≥ V_tau = {v_tau}).</p>"
-    return _section("Synset long tail", note + _png(figure) + _table(("id", "synset", "count", "kept"), rows))
+    table = _top_note(len(rows), len(synsets), "synsets by count", "vocabulary.json")
+    table += _table(("id", "synset", "count", "kept"), rows)
+    pictures = ""
+    if scan is not None:
+        names = {s["id"]: s["name"] for s in synsets}
+        groups = [s["id"] for s in synsets[:PICTURE_GROUPS]]
+        pictures = f"<h3>Kept samples of the {len(groups)} most frequent synsets</h3>"
+        pictures += _pictures(groups, scan.by_synset, lambda i: f"{i} {names.get(i, '')}", scan.samples)
+    return _section("Synset long tail", note + _png(figure) + table + pictures)
+
+
+def _examples_section(stats: dict[str, Any], examples: dict[str, Any] | None) -> str:
+    order = [row["stage"] for row in stats.get("stages", [])]
+    dropped = dict(stats.get("dropped_by_reason", {}))
+    per = (examples or {}).get("per_reason", "?")
+    note = (
+        f'<p class="small">Up to {per} rejects per reason, chosen by key hash; pictures where the image '
+        f'was fetched. All of them are in <a href="{REJECTS_DIR}/">{REJECTS_DIR}/</a>*.parquet; these in '
+        f'<a href="{EXAMPLES_FILE}">{EXAMPLES_FILE}</a>.</p>'
+    )
+    return _section("What each rule dropped", note + reject_gallery(examples, order, dropped))
+
+
+def _domain_section(domains: dict[str, Any] | None) -> str:
+    if not domains:
+        return _section(
+            "Fetch by domain", "<p>nothing was fetched (WebDataset input), or stats.json predates it.</p>"
+        )
+
+    def reasons(row: dict[str, Any]) -> str:
+        ranked = sorted(row.get("reasons", {}).items(), key=lambda x: (-x[1], x[0]))
+        return ", ".join(f"{r} {n}" for r, n in ranked)
+
+    rows = [
+        (d["domain"], d["urls"], d["ok"], f"{d['ok'] / d['urls']:.0%}" if d["urls"] else "", reasons(d))
+        for d in domains.get("top", [])
+    ]
+    other = domains.get("others", {})
+    if other.get("domains"):
+        rows.append((f"({other['domains']} other domains)", other["urls"], other["ok"],
+                     f"{other['ok'] / other['urls']:.0%}" if other["urls"] else "", reasons(other)))  # fmt: skip
+    note = _top_note(domains.get("listed", 0), domains.get("domains", 0), "domains by URLs", "stats.json")
+    table = _table(("domain", "URLs", "fetched", "success", "failures"), rows)
+    return _section("Fetch by domain", note + table)
 
 
 def _shape_section(shapes: list[tuple[int, int]]) -> str:
@@ -161,31 +247,8 @@ def _shape_section(shapes: list[tuple[int, int]]) -> str:
     left.set_ylabel("samples")
     right.hist(aspect, bins=40, color="#55a868")
     right.set_xlabel("aspect ratio (long / short)")
-    note = f"<p>{len(shapes)} samples read from the shards (at most {MAX_SIZE_SAMPLES}).</p>"
+    note = f"<p>{len(shapes)} samples read from the shards (at most {MAX_SIZE_SAMPLES}).</p>"  # noqa: RUF100
     return _section("Image sizes and aspect ratios (as downloaded)", note + _png(figure))
-
-
-def _sample_shapes(root: str) -> Iterator[tuple[int, int]]:
-    """(original_width, original_height) of up to MAX_SIZE_SAMPLES samples, shard by shard."""
-    filesystems = _filesystems()
-    matched = filesystems.match([_join(root, "*.tar")])[0].metadata_list
-    seen = 0
-    for shard in sorted(m.path for m in matched):
-        with (
-            filesystems.open(shard, compression_type=_UNCOMPRESSED) as handle,
-            tarfile.open(fileobj=handle, mode="r|") as tar,
-        ):
-            for member in tar:
-                if not member.name.endswith(".json"):
-                    continue
-                meta = json.loads(tar.extractfile(member).read())
-                width = meta.get("original_width", meta.get("width"))
-                height = meta.get("original_height", meta.get("height"))
-                if isinstance(width, int) and isinstance(height, int):
-                    yield width, height
-                    seen += 1
-                    if seen >= MAX_SIZE_SAMPLES:
-                        return
 
 
 def _read_json(path: str) -> Any:
@@ -238,6 +301,7 @@ section {{ margin-bottom: 2.5em; }}
 img {{ max-width: 100%; }}
 table {{ border-collapse: collapse; font-size: 0.85em; }}
 td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}
+{style}
 </style></head>
 <body><h1>{title}</h1>
 {body}

@@ -18,6 +18,7 @@ import datetime
 import decimal
 import hashlib
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,16 +32,23 @@ ROW_UNPARSEABLE = "row_unparseable"
 ROW_MALFORMED = "row_malformed"
 ROW_TOO_LARGE = "row_too_large"
 URL_MISSING = "url_missing"
+KEY_MISSING = "key_missing"
+KEY_INVALID = "key_invalid"
 OMITTED_COLUMNS = "_omitted_columns"
+MAX_KEY_CHARS = 128
+# WebDataset cuts a member name at its first dot and reads slashes as folders: a key has neither.
+_KEY_REFUSED = re.compile(r"[\s./\\\x00-\x1f\x7f]")
 _BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Which input columns hold the URL and the caption; every other column is carried under ``extra``."""
+    """Which input columns hold the URL and the caption, and (``key``, optional) the sample key, such
+    as DataComp's ``uid``; every other column is carried under ``extra``."""
 
     url: str = "url"
     caption: str = "caption"
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,7 @@ def carried_columns(row: dict, columns: Columns, max_value_bytes: int) -> dict[s
     extra: dict[str, object] = {}
     omitted: dict[str, int] = {}
     for key, value in row.items():
-        if key in (columns.url, columns.caption):
+        if key in (columns.url, columns.caption, columns.key):
             continue
         name = clean_unicode(str(key))
         safe = json_safe(value)
@@ -133,20 +141,51 @@ def caption_value(value: object) -> str | None:
     return clean_unicode(value if isinstance(value, str) else coerce_text(value))
 
 
+def column_key(value: object) -> str | tuple[str, str]:
+    """A key column's value as a sample key, or ``(reason, detail)`` when it cannot be one."""
+    if value is None or value == "" or (isinstance(value, float) and value != value):
+        return KEY_MISSING, "no key value"
+    if isinstance(value, bool | float):  # 1.0 would become "1.0", True "True": not keys
+        return KEY_INVALID, f"key {value!r}: a key is a string or an integer"
+    text = clean_unicode(str(value) if isinstance(value, int) else coerce_text(value))
+    if not text:
+        return KEY_MISSING, "no key value"
+    if len(text) > MAX_KEY_CHARS or _KEY_REFUSED.search(text):
+        return KEY_INVALID, (
+            f"key {text[:60]!r}: a key has at most {MAX_KEY_CHARS} characters and no dot, slash, "
+            "backslash, space or control character"
+        )
+    return text
+
+
+def keyed(record: Record, row_id: str, key_value: object, columns: Columns, where: str) -> Record:
+    """``record`` keyed by its ``--key_column`` value (its ``row_id`` kept to break ties between
+    duplicates, ``pipelines.unique_keys``), or a reject naming why the value cannot be a key."""
+    if columns.key is None:
+        return record
+    found = column_key(key_value)
+    if isinstance(found, tuple):
+        return make_reject(record, STAGE, found[0], f"{where}: {columns.key!r}: {found[1]}")
+    return {**record, "key": found, "row_id": row_id}
+
+
 def row_to_record(
     row: dict, source: str, index: int, columns: Columns, limits: ReadLimits = DEFAULT_LIMITS
 ) -> Record:
-    """A record from one table row, or a reject when the row has no usable URL."""
+    """A record from one table row, or a reject when the row has no usable URL (or key)."""
     url = clean_unicode(coerce_text(row.get(columns.url)).strip())
+    row_id = sample_key(source, index, url)
     record: Record = {
-        "key": sample_key(source, index, url),
+        "key": row_id,
         "url": url,
         "caption": caption_value(row.get(columns.caption)),
         "extra": carried_columns(row, columns, limits.max_extra_value_bytes),
     }
     if not url:
         return make_reject(record, STAGE, URL_MISSING, f"{source} row {index}: no {columns.url!r} value")
-    return record
+    return keyed(
+        record, row_id, row.get(columns.key) if columns.key else None, columns, f"{source} row {index}"
+    )
 
 
 def row_reject(source: str, index: int, reason: str, detail: str, caption: str = "") -> Record:

@@ -16,21 +16,22 @@ samples credited to the query (the count the exact cap bounds).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 
+from pipelines.dataset_files import REJECTS_DIR
 from pipelines.files import write_json
 from pipelines.records import Record
 
 STATS_FILE = "stats.json"
 QUERY_COUNTS_FILE = "query_counts.json"
-REJECTS_DIR = "rejects"
-REJECT_SCHEMA = pa.schema(
-    [(name, pa.string()) for name in ("key", "url", "caption", "stage", "reason", "detail")]
-)
+REJECT_TEXT_FIELDS = ("key", "url", "caption", "stage", "reason", "detail", "extra")
+REJECT_SCHEMA = pa.schema([*((name, pa.string()) for name in REJECT_TEXT_FIELDS), ("thumbnail", pa.binary())])
+DEFAULT_MAX_REJECT_EXTRA_BYTES = 4096
 
 
 def funnel(
@@ -67,14 +68,21 @@ def funnel(
     }
 
 
-def _write_funnel(reasons: list, read: int, kept: int, output: str, stages: list[str]) -> str:
-    return write_json(output, STATS_FILE, funnel(read, kept, reasons, stages))
+def _write_funnel(
+    reasons: list, read: int, kept: int, output: str, stages: list[str], domains: dict | None = None
+) -> str:
+    document = funnel(read, kept, reasons, stages)
+    if domains is not None:
+        document["fetch_domains"] = domains  # pipelines.domain_stats
+    return write_json(output, STATS_FILE, document)
 
 
 class WriteFunnel(beam.PTransform):
-    """``(read records, rejects, kept records)`` → stats.json; returns a one-element PCollection of its name.
+    """``(read records, rejects, kept records[, fetch domain summary])`` → stats.json; returns a
+    one-element PCollection of its name.
 
-    ``read`` counts what ReadCandidates produced plus its own rejects (rows and files it could not read).
+    ``read`` counts what ReadCandidates produced plus its own rejects (rows and files it could not read);
+    the optional fourth input (``pipelines.domain_stats.SummariseDomains``) becomes ``fetch_domains``.
     """
 
     def __init__(self, output: str, stages: list[str]) -> None:
@@ -82,8 +90,9 @@ class WriteFunnel(beam.PTransform):
         self._output = output
         self._stages = stages
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection, beam.PCollection]) -> beam.PCollection:
-        read, rejects, kept = inputs
+    def expand(self, inputs: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        read, rejects, kept = inputs[:3]
+        domains = [beam.pvalue.AsSingleton(inputs[3])] if len(inputs) > 3 else []
         read_rejects = rejects | "ReadRejects" >> beam.Filter(lambda r: r["stage"] == "read")
         read_count = (
             (read, read_rejects)
@@ -103,26 +112,69 @@ class WriteFunnel(beam.PTransform):
                 beam.pvalue.AsSingleton(kept_count),
                 self._output,
                 self._stages,
+                *domains,
             )
         )
 
 
-def _reject_row(record: Record) -> dict[str, str]:
-    return {name: str(record.get(name) or "") for name in REJECT_SCHEMA.names}
+def extra_json(extra: object, max_bytes: int) -> str:
+    """The carried columns as compact JSON of at most about ``max_bytes``; columns that do not fit are
+    left out and named (with their size) under ``_omitted_columns``, as in the sample json."""
+    if not isinstance(extra, dict) or not extra:
+        return ""
+    kept: dict[str, object] = {}
+    omitted: dict[str, int] = {}
+    used = 2
+    for name in sorted(extra):
+        size = len(_compact({name: extra[name]}).encode("utf-8", "surrogatepass"))
+        if used + size > max_bytes:
+            omitted[name] = size
+        else:
+            kept[name] = extra[name]
+            used += size
+    if omitted:  # the names of what was left out are bounded by the number of columns of the input
+        kept["_omitted_columns"] = omitted
+    return _compact(kept)
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _reject_row(record: Record, thumbnails: set[tuple[str, str]], max_extra_bytes: int) -> dict[str, Any]:
+    row: dict[str, Any] = {name: str(record.get(name) or "") for name in REJECT_TEXT_FIELDS[:-1]}
+    row["extra"] = extra_json(record.get("extra"), max_extra_bytes)
+    thumbnail = record.get("thumbnail")
+    chosen = thumbnail and (f"{row['stage']}/{row['reason']}", row["key"]) in thumbnails
+    row["thumbnail"] = thumbnail if chosen else None
+    return row
 
 
 class WriteRejects(beam.PTransform):
-    """All rejects → ``rejects/rejects-SSSSS-of-NNNNN.parquet`` (key, url, caption, stage, reason, detail)."""
+    """All rejects → ``rejects/rejects-SSSSS-of-NNNNN.parquet``: key, url, caption, stage, reason, detail,
+    ``extra`` (the carried input columns as JSON, at most ``max_extra_bytes``) and ``thumbnail`` (a small
+    JPEG, kept only for the (stage/reason, key) pairs in ``thumbnail_keys``, a one-element PCollection
+    of a set: ``pipelines.examples`` chooses at most K per reason)."""
 
-    def __init__(self, output: str) -> None:
+    def __init__(
+        self,
+        output: str,
+        thumbnail_keys: beam.PCollection | None = None,
+        max_extra_bytes: int = DEFAULT_MAX_REJECT_EXTRA_BYTES,
+    ) -> None:
         super().__init__()
         self._output = output
+        self._thumbnail_keys = thumbnail_keys
+        self._max_extra_bytes = max_extra_bytes
 
     def expand(self, rejects: beam.PCollection) -> beam.PCollection:
         prefix = f"{self._output.rstrip('/')}/{REJECTS_DIR}/rejects"
+        keys = self._thumbnail_keys
+        if keys is None:
+            keys = rejects.pipeline | "NoThumbnails" >> beam.Create([set()])
         written = (
             rejects
-            | "Rows" >> beam.Map(_reject_row)
+            | "Rows" >> beam.Map(_reject_row, beam.pvalue.AsSingleton(keys), self._max_extra_bytes)
             | "Parquet" >> beam.io.WriteToParquet(prefix, REJECT_SCHEMA, file_name_suffix=".parquet")
         )
         return (

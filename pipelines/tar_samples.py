@@ -36,6 +36,7 @@ from pipelines.rows import (
     caption_value,
     carried_columns,
     clean_unicode,
+    keyed,
     parse_json_object,
     sample_key,
 )
@@ -125,15 +126,22 @@ def _sample_record(
     else:
         caption = meta.get(columns.caption)
     image = next((members[e].data for e in IMAGE_EXTENSIONS if e in members), None)
-    extra = carried_columns(meta, columns, limits.max_extra_value_bytes)
+    # Our own shards (curated, or kept by --keep_fetched) carry the input's columns under "extra":
+    # those come back as columns, not nested one level deeper.
+    nested = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
+    top = {k: v for k, v in meta.items() if k != "extra" or not nested}
+    extra = carried_columns(top, columns, limits.max_extra_value_bytes)
+    extra.update(carried_columns(nested, columns, limits.max_extra_value_bytes))
     extra["source_sample"] = clean_unicode(name)
-    return {
-        "key": sample_key(source, row, url),
+    row_id = sample_key(source, row, url)
+    record = {
+        "key": row_id,
         "url": url,
         "caption": caption_value(caption),
         "extra": extra,
         "image_bytes": image,
     }
+    return keyed(record, row_id, meta.get(columns.key) if columns.key else None, columns, f"{source} {where}")
 
 
 __all__ = ["FILE_TOO_LARGE", "TAR_MEMBER_NOT_FILE", "TAR_SAMPLE_SPLIT", "TAR_TRUNCATED", "tar_records"]

@@ -28,6 +28,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from filters.hashing import bucket
+from filters.thumbnails import make_thumbnail
 from pipelines.files import TMP_DIR, join, tmp_path, write_json
 from pipelines.records import Record
 
@@ -178,6 +179,18 @@ def _first_shards(parts: list[tuple[int, int]]) -> dict[int, int]:
     return offsets
 
 
+def _bucket_thumbnails(
+    item: tuple[int, dict[str, list]], keys: Any, side: int = 128, max_bytes: int = 8192
+) -> Iterator:
+    """Thumbnails of the JPEGs in a bucket whose keys are rejects chosen as report examples after the
+    image stage: their JPEG is only here."""
+    for key, jpeg in item[1]["jpegs"]:
+        if key in keys:
+            thumbnail = make_thumbnail(jpeg, side=side, max_bytes=max_bytes)
+            if thumbnail is not None:
+                yield key, thumbnail
+
+
 class _WriteBucket(beam.DoFn):
     def __init__(self, output: str, max_bytes: int) -> None:
         self._output = output
@@ -206,16 +219,31 @@ class _WriteBucket(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """``(kept light records, (key, jpeg) payloads)`` → one dict per shard: name, samples, bytes, sha256."""
+    """``(kept light records, (key, jpeg) payloads)`` → one dict per shard: name, samples, bytes, sha256.
 
-    def __init__(self, output: str, shard_size: int, max_bytes: int, seed: int) -> None:
+    With ``thumbnail_keys`` (a one-element PCollection of a set of keys: rejects chosen as report examples
+    after the image stage, ``pipelines.examples``) it returns ``(shards, thumbnails)``, the second a
+    PCollection of ``(key, thumbnail JPEG)`` made where those rejects' JPEGs meet the writer anyway."""
+
+    def __init__(
+        self,
+        output: str,
+        shard_size: int,
+        max_bytes: int,
+        seed: int,
+        thumbnail_keys: beam.PCollection | None = None,
+        thumbnail_side: int = 128,
+        thumbnail_bytes: int = 8192,
+    ) -> None:
         super().__init__()
         self._output = output
         self._shard_size = shard_size
         self._max_bytes = max_bytes
         self._seed = seed
+        self._thumbnail_keys = thumbnail_keys
+        self._thumbnail = (thumbnail_side, thumbnail_bytes)
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> Any:
         records, payloads = inputs
         max_bytes, settings = self._max_bytes, (self._shard_size, self._max_bytes, self._seed)
         totals = beam.pvalue.AsSingleton(
@@ -233,11 +261,13 @@ class WriteShards(beam.PTransform):
             | "Numbering" >> beam.Map(_first_shards)
         )
         jpegs = payloads | "AssignPayloads" >> beam.Map(_assign_payload, totals, *settings)
-        return (
-            {"records": bucketed, "jpegs": jpegs}
-            | "JoinJpegs" >> beam.CoGroupByKey()
-            | "WriteTars" >> beam.ParDo(_WriteBucket(self._output, max_bytes), first_shards)
-        )
+        joined = {"records": bucketed, "jpegs": jpegs} | "JoinJpegs" >> beam.CoGroupByKey()
+        shards = joined | "WriteTars" >> beam.ParDo(_WriteBucket(self._output, max_bytes), first_shards)
+        if self._thumbnail_keys is None:
+            return shards
+        keys = beam.pvalue.AsSingleton(self._thumbnail_keys)
+        thumbnails = joined | "LateThumbnails" >> beam.FlatMap(_bucket_thumbnails, keys, *self._thumbnail)
+        return shards, thumbnails
 
 
 def _write_manifest(

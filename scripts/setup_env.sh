@@ -10,16 +10,19 @@ PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 export NO_ALBUMENTATIONS_UPDATE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# System packages: WordNet 3.0 (nltk cannot download offline) and Debian's real photos.
+# System packages: WordNet 3.0 (nltk cannot download offline), Debian's real photos, and Chromium for
+# the report's browser test (tests/test_report_browser.py: headless, offline).
 apt_needed=()
-for pkg in wordnet-base wordnet-sense-index mate-backgrounds; do
+for pkg in wordnet-base wordnet-sense-index mate-backgrounds chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || apt_needed+=("$pkg")
 done
 if ((${#apt_needed[@]})) && command -v apt-get >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "[setup] installing system packages: ${apt_needed[*]}"
-  $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${apt_needed[@]}" >/dev/null \
-    || echo "[setup] warning: could not install ${apt_needed[*]}; WordNet falls back to nltk.download"
+  # Another apt run (a second checkout setting up) holds the lock: wait for it rather than fail.
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null \
+    && $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q "${apt_needed[@]}" >/dev/null \
+    || echo "[setup] warning: could not install ${apt_needed[*]}; WordNet falls back to nltk.download, the browser test fails"
 fi
 
 # pip prints a warning per local index folder that this machine lacks; hide only those lines.

@@ -6,6 +6,7 @@ answers from daemon threads, and stops by itself after ``lifetime`` seconds even
 
 ``/img/<name>``               a JPEG that is distinct for every name (seeded noise, 320×240)
 ``/b/<behaviour>/<id>``       one of ``BEHAVIOURS`` (the id only makes each URL, and so each record, unique)
+``/robots.txt``               with ``robots=NAME``: one of ``ROBOTS`` (huge, dripping, binary, redirecting, …)
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def _jpeg_response(name: str, headers: tuple[tuple[str, str], ...] = ()) -> byte
 class HostileServer:
     """Threaded raw-socket server on 127.0.0.1:<free port> (a context manager; stops itself too)."""
 
-    def __init__(self, lifetime: float = 240.0) -> None:
+    def __init__(self, lifetime: float = 240.0, robots: str | None = None) -> None:
         self.lifetime = lifetime
+        self.robots = robots
         self._stop = threading.Event()
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -156,6 +158,9 @@ class HostileServer:
             time.sleep(pause)
 
     def _route(self, sock: socket.socket, path: str) -> None:
+        if path == "/robots.txt" and self.robots is not None:
+            ROBOTS[self.robots](self, sock, "")
+            return
         if path.startswith("/img/"):
             sock.sendall(_jpeg_response(path.removeprefix("/img/")))
             return
@@ -269,4 +274,42 @@ BEHAVIOURS = {
     "redirect-invalid": _redirect("http://[::1/x"),
     "redirect-file": _redirect("file:///etc/passwd"),
     "redirect-iri": _redirect("/img/redirected café {id}.jpg"),
+    "retry-after-huge": _raw(_response("429 Too Many Requests", b"", (("Retry-After", "1000000000"),))),
+    "retry-after-garbage": _raw(_response("429 Too Many Requests", b"", (("Retry-After", "soon, maybe"),))),
+    "retry-after-date": _raw(
+        _response("429 Too Many Requests", b"", (("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"),))
+    ),
+    "retry-after-long": _raw(_response("503 Service Unavailable", b"", (("Retry-After", "9" * 5000),))),
+}
+
+
+def _robots_rules(disallow: str) -> bytes:
+    return f"User-agent: *\nDisallow: {disallow}\n".encode()
+
+
+def _huge_robots(server: HostileServer, sock: socket.socket, ident: str) -> None:
+    body = _robots_rules("/b/") + b"# padding\n" * (1_000_000)  # 10 MB, rules first
+    sock.sendall(_response("200 OK", body, (("Content-Type", "text/plain"),)))
+
+
+def _drip_robots(server: HostileServer, sock: socket.socket, ident: str) -> None:
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n")
+    server._misbehave(sock, _forever(b"#"), 0.1)
+
+
+ROBOTS = {
+    "disallow-b": _raw(_response("200 OK", _robots_rules("/b/"), (("Content-Type", "text/plain"),))),
+    "for-our-token": _raw(
+        _response("200 OK", b"User-agent: img2dataset\nDisallow: /img/\n\nUser-agent: *\nAllow: /\n")
+    ),
+    "huge": _huge_robots,
+    "drip": _drip_robots,
+    "binary": _raw(_response("200 OK", bytes(range(256)) * 64 + b"\xff\xfe\x00Disallow /img/\x00")),
+    "redirect-metadata": _redirect("http://169.254.169.254/robots.txt"),
+    "redirect-loop": lambda server, sock, ident: sock.sendall(
+        _response("302 Found", b"", (("Location", "/robots.txt"),))
+    ),
+    "server-error": _body("503 Service Unavailable", b"down", "text/plain"),
+    "not-found": _body("404 Not Found", b"none", "text/plain"),
+    "reset": _reset,
 }

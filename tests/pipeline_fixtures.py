@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import os
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,6 @@ POOL_OPTIONS = [
     "--v_tau=2",
     "--tokenizer_vocab_size=200",
     "--seed=7",
-    "--no_report",
 ]
 MATE_CAPTIONS = {
     "Aqua": "blue water landscape under a clear sky",
@@ -179,13 +179,14 @@ class Pool:
     eval_images: Path  # a folder: the job hashes it at launch into OUTPUT/eval_blocklist.json
     samples: list[Sample]
 
-    def args(self, output: Path, *extra: str) -> list[str]:
+    def args(self, output: Path, *extra: str, report: bool = False) -> list[str]:
         return [
             f"--input={self.tars}",
             f"--allowlist={self.allowlist}",
             f"--eval_blocklist={self.eval_images}",
             f"--output={output}",
             *POOL_OPTIONS,
+            *([] if report else ["--no_report"]),
             *extra,
         ]
 
@@ -207,6 +208,29 @@ def build_pool(root: Path) -> Pool:
     (root / "eval").mkdir()
     (root / "eval" / "chelsea.png").write_bytes(encode(skimage_photo("chelsea"), "PNG"))
     return pool_at(root)
+
+
+def shared_test_root(tmp_path_factory: object) -> Path:
+    """A directory every xdist worker of this session sees, so the pool and the reference run are made once.
+
+    Under xdist each worker's basetemp is ``<session>/popen-gwN``; without it, basetemp is the session's.
+    """
+    base = tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_pool(root: Path) -> Pool:
+    return pool_at(build_once(root, "curation-pool", build_pool))
+
+
+def reference_run(pool: Pool, root: Path) -> Path:
+    """The job on the pool with no failure, in-process, report included: made once per test session."""
+    from pipelines.curate import main
+
+    def run(output: Path) -> None:
+        assert main(pool.args(output, report=True)) == 0
+
+    return build_once(root, "curation-in-process", run)
 
 
 def build_once(root: Path, name: str, build: Callable[[Path], object]) -> Path:

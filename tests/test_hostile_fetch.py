@@ -17,7 +17,7 @@ _SLACK = 1.5
 
 @pytest.fixture(scope="module")
 def server() -> HostileServer:
-    fetch._is_disallowed()  # img2dataset's slow first import, done once as FetchImages' setup() does
+    fetch.is_disallowed()  # img2dataset's slow first import, done once as FetchImages' setup() does
     with HostileServer(lifetime=120) as running:
         yield running
 

@@ -163,7 +163,7 @@ def test_cli_help_states_the_time_bounds_and_exit_codes() -> None:
         timeout=120,
     )
     assert result.returncode == 0
-    assert "retries included (default 90)" in " ".join(result.stdout.split())
+    assert "retries and waits included (default: 90.0)" in " ".join(result.stdout.split())
     unknown = subprocess.run(
         [sys.executable, "-m", "pipelines.curate", "--input=/x", "--per_query_cpa=3"],
         cwd=REPO, capture_output=True, text=True, timeout=120,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,33 +18,24 @@ from tokenizers import Tokenizer
 
 from filters.dedup import hamming
 from pipelines.curate import main
-from tests.pipeline_fixtures import CAP, Pool, build_once, build_pool, pool_at
+from tests.pipeline_fixtures import CAP, Pool, reference_run, shared_pool, shared_test_root
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory every xdist worker of this session sees: the pool and the reference run are made once.
-
-    Under xdist each worker's basetemp is ``<session>/popen-gwN``; without it, basetemp is the session's.
-    """
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared_test_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def pool(shared_root: Path) -> Pool:
-    root = build_once(shared_root, "curation-pool", build_pool)
-    return pool_at(root)
+    return shared_pool(shared_root)
 
 
 @pytest.fixture(scope="module")
 def curated(pool: Pool, shared_root: Path) -> Path:
-    def run(output: Path) -> None:
-        assert main(pool.args(output)) == 0
-
-    return build_once(shared_root, "curation-in-process", run)
+    return reference_run(pool, shared_root)
 
 
 def read_json(path: Path) -> dict:
@@ -183,14 +173,17 @@ def test_vocabulary_and_tokenizer_follow_the_dataset_contract(curated: Path) -> 
 
 
 def test_two_worker_processes_write_byte_identical_shards_and_manifest(
-    curated: Path, pool: Pool, tmp_path: Path
+    curated: Path, pool: Pool, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     output = tmp_path / "multi"
-    argv = pool.args(output, "--direct_running_mode=multi_processing", "--direct_num_workers=2")
-    assert main(argv) == 0
+    argv = pool.args(output, "--direct_running_mode=multi_processing", "--direct_num_workers=2", report=True)
+    assert main([*argv, "--progress=log", "--progress_interval=1"]) == 0
+    # Live progress came from the worker processes' counters while the job ran, then the funnel.
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("curate 0:")]
+    assert len(progress) >= 3 and "| read 37 (-1) |" in progress[-1] and "balance 10 (-7)" in progress[-1]
     names = sorted(p.name for p in curated.glob("*.tar"))
     assert names == sorted(p.name for p in output.glob("*.tar"))
-    for name in [*names, "manifest.json", "sizes.json", "stats.json", "vocabulary.json", "query_counts.json", "tokenizer.json"]:  # fmt: skip
+    for name in [*names, "manifest.json", "sizes.json", "stats.json", "vocabulary.json", "query_counts.json", "tokenizer.json", "examples.json"]:  # fmt: skip
         assert (curated / name).read_bytes() == (output / name).read_bytes(), name
 
 

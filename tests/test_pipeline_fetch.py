@@ -21,6 +21,7 @@ GUARDED_LOCAL = FetchConfig(timeout=2.0, retries=0, allowed_networks=("127.0.0.1
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> DemoServer:
+    fetch.is_disallowed()  # img2dataset's slow first import, done once as FetchImages' setup() does
     images = tmp_path_factory.mktemp("images")
     (images / "red.jpg").write_bytes(DemoServer().sample)
     (images / "page.jpg").write_bytes(b"<html>not an image</html>")

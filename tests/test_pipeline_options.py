@@ -227,3 +227,16 @@ def test_overwrite_deletes_exactly_the_files_the_previous_manifest_lists(tmp_pat
     remove_previous(stale, out)
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert left == ["out/00007.tar", "out/notes.txt", "out/rejects/mine.parquet", "outside.json"]
+
+
+def test_every_option_has_help_text_and_help_shows_its_default() -> None:
+    from pipelines.options import parser
+
+    own = parser()
+    text = " ".join(own.format_help().split())
+    for action in own._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        assert action.help, f"{action.option_strings[0]} has no help text"
+        if action.default not in (None, False):
+            assert f"(default: {action.default})" in text, action.option_strings[0]

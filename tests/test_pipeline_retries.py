@@ -51,13 +51,14 @@ from pipelines import write
 from pipelines.curate import main
 from pipelines.image_stages import _CheckAndHash
 from pipelines.label_stages import _Label
-from tests.pipeline_fixtures import Pool, build_once, build_pool, pool_at
+from tests.pipeline_fixtures import Pool, reference_run, shared_pool, shared_test_root
 
 pytestmark = pytest.mark.slow
 
 # Every file of the dataset directory besides the shards (rejects are compared row by row: parquet
-# row order is the runner's; report.html is off in the pool's options).
+# row order is the runner's; report.html names its folder, so it differs between two outputs).
 DATASET_FILES = (
+    "examples.json",
     "manifest.json",
     "sizes.json",
     "stats.json",
@@ -132,24 +133,18 @@ def failing_write_tar(original: Callable[..., dict], failure: FailOnce) -> Calla
 
 @pytest.fixture(scope="module")
 def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory test_pipeline_curate also uses (every xdist worker sees it): one pool, one reference."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared_test_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def pool(shared_root: Path) -> Pool:
-    return pool_at(build_once(shared_root, "curation-pool", build_pool))
+    return shared_pool(shared_root)
 
 
 @pytest.fixture(scope="module")
 def reference(pool: Pool, shared_root: Path) -> Path:
     """The job with no failure on the default in-process runner (the same run as test_pipeline_curate's)."""
-
-    def run(output: Path) -> None:
-        assert main(pool.args(output)) == 0
-
-    return build_once(shared_root, "curation-in-process", run)
+    return reference_run(pool, shared_root)
 
 
 def rejects(output: Path) -> list[dict]:
@@ -171,7 +166,7 @@ def test_bundles_failed_once_and_retried_give_the_same_dataset(
     monkeypatch.setattr(write, "write_tar", failing_write_tar(write.write_tar, shards))
 
     output = tmp_path / "retried"
-    assert main(pool.args(output, "--runner=BundleBasedDirectRunner")) == 0
+    assert main(pool.args(output, "--runner=BundleBasedDirectRunner", report=True)) == 0
 
     for stage in (image, label, shards):
         assert stage.failed, stage.marker.name  # the failure really happened ...

@@ -77,7 +77,7 @@ def test_normalize_url_gives_a_sendable_url_or_a_reason(value: object) -> None:
 
 
 GUARDED = FetchConfig(timeout=0.5, deadline=1.0, retries=0)
-OPENER = fetch.build_opener(GUARDED)  # built once: an opener loads the system's CA certificates
+OPENER = fetch.FetchSession(GUARDED)  # built once: an opener loads the system's CA certificates
 
 
 @PROPERTY

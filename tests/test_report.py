@@ -69,6 +69,8 @@ def dataset(tmp_path: Path) -> Path:
                 "height": 256,
                 "original_width": width,
                 "original_height": height,
+                "credited_query": "ball",
+                "synsets": ["n02778669"],
             }
             writer.write(
                 {"__key__": key, "jpg": _jpeg(), "txt": "a red ball", "json": json.dumps(meta).encode()}
@@ -79,7 +81,7 @@ def dataset(tmp_path: Path) -> Path:
 def _embedded_pngs(page: str) -> list[Image.Image]:
     return [
         Image.open(io.BytesIO(base64.b64decode(data)))
-        for data in re.findall(r"base64,([A-Za-z0-9+/=]+)", page)
+        for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
     ]
 
 
@@ -90,8 +92,16 @@ def test_report_has_every_section_with_embedded_plots(dataset: Path) -> None:
     plots = _embedded_pngs(page)
     assert len(plots) == 4  # funnel, per-query counts, synset tail, image shapes
     assert all(plot.format == "PNG" and plot.width > 300 for plot in plots)
-    # Self-contained: nothing is fetched from elsewhere when the file is opened.
-    assert not re.search(r'(src|href)="(?!data:)', page)
+    # Self-contained: nothing is fetched from elsewhere when the file is opened (links are to the full
+    # lists beside it).
+    assert not re.search(r'src="(?!data:)', page)
+    assert set(re.findall(r'href="([^"]*)"', page)) == {
+        "query_counts.json",
+        "vocabulary.json",
+        "rejects/",
+        "examples.json",
+    }
+    assert "top 3 of 3 queries by matches" in page and "top 2 of 2 synsets by count" in page
     for expected in ("fetch_timeout 1", "http_error 1", "read 10 → kept 4", "holds", "umbrella", "n04507155",
                      "ball.n.01", "4 samples read from the shards", "1 kept (count ≥ V_tau = 2)"):  # fmt: skip
         assert expected in page, expected
@@ -125,3 +135,33 @@ def test_cli_writes_the_report(dataset: Path, capsys: pytest.CaptureFixture[str]
     assert main([str(dataset)]) == 0
     assert capsys.readouterr().out.strip() == str(dataset / REPORT_FILE)
     assert (dataset / REPORT_FILE).stat().st_size > 10_000
+
+
+def test_report_shows_reject_examples_kept_samples_and_the_domain_summary(dataset: Path) -> None:
+    thumbnail = base64.b64encode(_jpeg()).decode("ascii")
+    examples = {
+        "per_reason": 8,
+        "reasons": {
+            "image/image_too_small": [
+                {"key": "k1", "url": "http://a.example/1.jpg", "caption": "a tiny ball", "detail": "900 bytes",
+                 "thumbnail": thumbnail},
+            ],
+            "text/text_too_short": [
+                {"key": "k2", "url": "http://a.example/2.jpg", "caption": "ball", "detail": "", "thumbnail": None}
+            ],
+        },
+    }  # fmt: skip
+    (dataset / "examples.json").write_text(json.dumps(examples), encoding="utf-8")
+    domains = {
+        "domains": 3, "listed": 1,
+        "top": [{"domain": "a.example", "urls": 6, "ok": 5, "failed": 1, "reasons": {"http_error": 1}}],
+        "others": {"domains": 2, "urls": 1, "ok": 0, "failed": 1, "reasons": {"fetch_timeout": 1}},
+    }  # fmt: skip
+    (dataset / "stats.json").write_text(json.dumps({**STATS, "fetch_domains": domains}), encoding="utf-8")
+    page = Path(write_report(str(dataset))).read_text(encoding="utf-8")
+    assert "image/image_too_small" in page and "a tiny ball" in page and "no picture" in page
+    assert page.count(f"data:image/jpeg;base64,{thumbnail}") == 1  # the reject's own thumbnail
+    assert "Kept samples of the 3 queries" in page and "query “ball”" in page
+    assert "top 1 of 3 domains by URLs" in page and "(2 other domains)" in page and "83%" in page
+    jpegs = re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", page)
+    assert len(jpegs) >= 1 + 4  # the reject thumbnail and at least the 4 kept samples (query "ball")

@@ -2,8 +2,8 @@
 
 Steps (each announced with a banner): render the candidate pool (``pool.py``) under ``OUT/pool``,
 start the demo server on 127.0.0.1 (port 8765, ``--port``), hash the evaluation images into a blocklist, run
-``pipelines.curate.main`` on Beam's local runner into ``OUT/dataset`` (a progress line every few
-seconds counts the server's requests), then print the funnel from ``stats.json`` and the paths of
+``pipelines.curate.main`` on Beam's local runner into ``OUT/dataset`` (curate shows its live progress:
+one line in place on a terminal, a line every 10 s otherwise), then print the funnel from ``stats.json`` and the paths of
 the shards, manifest and report.
 
 The pool lives on 127.0.0.1, so the job runs with ``--allowed_networks=127.0.0.1/32``: the address
@@ -19,10 +19,7 @@ import json
 import logging
 import shutil
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines.demo import pool
@@ -42,6 +39,7 @@ DEMO_FLAGS = (
     "--fetch_timeout=2",  # seconds; /slow sleeps longer
     "--fetch_retries=1",  # /flaky/* answers 503 once, then the image
     "--fetch_threads=16",
+    "--progress_interval=10",  # curate's own progress: a line every 10 s when not on a terminal
 )
 SLOW_SECONDS = 6.0
 
@@ -127,8 +125,7 @@ def _curate_served_pool(args: argparse.Namespace, out: Path, server: DemoServer,
     _build_blocklist(pool_dir / pool.EVAL_DIR, blocklist)
     job = curate_argv(pool_dir, out / "dataset", blocklist, args.workers, args.seed)
     _banner(4, "curating on Beam's local runner: python -m pipelines.curate " + " ".join(job))
-    with _progress(server, started):
-        return curate_main(job)
+    return curate_main(job)
 
 
 def describe_dataset(dataset_dir: Path) -> list[str]:
@@ -180,22 +177,3 @@ def _build_blocklist(eval_dir: Path, target: Path) -> None:
     blocklist = build_eval_blocklist([eval_dir])
     blocklist.save(target)
     print(f"      {len(blocklist)} evaluation images hashed")
-
-
-@contextmanager
-def _progress(server: DemoServer, started: float, every: float = 10.0) -> Iterator[None]:
-    """Prints a line every ``every`` seconds while the job runs: elapsed time and requests served."""
-    stop = threading.Event()
-
-    def report() -> None:
-        while not stop.wait(every):
-            elapsed = time.monotonic() - started
-            print(f"      … {elapsed:4.0f} s, {server.total_hits()} image requests served", flush=True)
-
-    thread = threading.Thread(target=report, name="demo-progress", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()

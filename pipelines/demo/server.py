@@ -70,12 +70,25 @@ class DemoServer:
         slow_seconds: float = 5.0,
         huge_bytes: int = 128 * 1024 * 1024,
         latency_seconds: float = 0.0,
+        keep_alive: bool = False,
+        rate_limit: float = 0.0,
+        robots_txt: str | None = None,
+        connect_latency_seconds: float = 0.0,
     ) -> None:
         self.images_dir = Path(images_dir).resolve() if images_dir is not None else None
         self.port = port  # 0: any free port
         self.slow_seconds = slow_seconds
         self.huge_bytes = huge_bytes
         self.latency_seconds = latency_seconds  # added to every request, like a far-away web server
+        self.keep_alive = keep_alive
+        self.rate_limit = rate_limit  # requests per second /limited/ serves before it answers 429
+        self.robots_txt = robots_txt
+        self.connect_latency_seconds = connect_latency_seconds  # a far-away server's TCP + TLS handshakes
+        self.connections = 0
+        self.max_in_flight = 0
+        self.rate_limited = 0  # 429s /limited/ sent
+        self._in_flight = 0
+        self._limited_starts: collections.deque[float] = collections.deque()
         self.sample = sample_jpeg()
         self._hits: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
@@ -83,7 +96,8 @@ class DemoServer:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> DemoServer:
-        handler = type("BoundHandler", (_Handler,), {"demo": self})
+        protocol = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+        handler = type("BoundHandler", (_Handler,), {"demo": self, "protocol_version": protocol})
         try:
             self._httpd = _Server(("127.0.0.1", self.port), handler)
         except OSError as error:
@@ -123,6 +137,30 @@ class DemoServer:
             self._hits[path] += 1
             return self._hits[path]
 
+    def enter(self, opened_connection: bool = False) -> None:
+        with self._lock:
+            if opened_connection:
+                self.connections += 1
+            else:
+                self._in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def over_rate(self) -> bool:
+        """Whether a /limited/ request now exceeds ``rate_limit`` requests in the last second."""
+        now = time.monotonic()
+        with self._lock:
+            while self._limited_starts and now - self._limited_starts[0] > 1.0:
+                self._limited_starts.popleft()
+            if len(self._limited_starts) >= self.rate_limit:
+                self.rate_limited += 1
+                return True
+            self._limited_starts.append(now)
+            return False
+
 
 class _Server(ThreadingHTTPServer):
     # socketserver's default listen backlog is 5: a fetcher opening 16+ connections at once overflows it,
@@ -137,15 +175,25 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: thousands of requests would bury the demo's own progress lines."""
 
+    def setup(self) -> None:
+        super().setup()
+        self.demo.enter(opened_connection=True)
+        if self.demo.connect_latency_seconds:
+            time.sleep(self.demo.connect_latency_seconds)
+
     def do_GET(self) -> None:
         parsed = urllib.parse.urlsplit(self.path)
         path = parsed.path
         self.demo.count(path)
-        if self.demo.latency_seconds:
-            time.sleep(self.demo.latency_seconds)
-        # The client may stop reading early (a bounded read of /huge does exactly that).
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._route(path, urllib.parse.parse_qs(parsed.query))
+        self.demo.enter()
+        try:
+            if self.demo.latency_seconds:
+                time.sleep(self.demo.latency_seconds)
+            # The client may stop reading early (a bounded read of /huge does exactly that).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._route(path, urllib.parse.parse_qs(parsed.query))
+        finally:
+            self.demo.leave()
 
     def _route(self, path: str, query: dict[str, list[str]]) -> None:
         demo = self.demo
@@ -185,6 +233,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, demo.sample, "image/jpeg")
         elif path == "/dead":
             self._send(503, b"down", "text/plain")
+        elif path.startswith("/retry-after/") and path.count("/") == 3:
+            value = urllib.parse.unquote(path.split("/")[2])
+            if demo.hits(path) == 1:
+                self._send(429, b"slow down", "text/plain", {"Retry-After": value})
+            else:
+                self._send(200, demo.sample, "image/jpeg")
+        elif path.startswith("/limited/"):
+            if demo.over_rate():
+                self._send(429, b"slow down", "text/plain", {"Retry-After": "1"})
+            else:
+                self._serve_file(path.removeprefix("/limited/"))
+        elif path == "/robots.txt" and demo.robots_txt is not None:
+            self._send(200, demo.robots_txt.encode(), "text/plain")
         elif path == "/reset":
             self.close_connection = True
             self.connection.close()
@@ -222,6 +283,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "image/jpeg")
         if declare_length:
             self.send_header("Content-Length", str(self.demo.huge_bytes))
+        else:  # the body ends when the connection does
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         sent = 0
         while sent < self.demo.huge_bytes:
