@@ -62,8 +62,8 @@ def png_header(width: int, height: int) -> bytes:
 
 
 @cache
-def gzip_bomb(size: int = 512 * 1024 * 1024) -> bytes:
-    """512 MB of zeros as a 2.3 MB gzip body (made once, before a job asks for it)."""
+def gzip_bomb(size: int = 1536 * 1024 * 1024) -> bytes:
+    """1.5 GiB of zeros as a 7 MB gzip body (made once, before a job asks for it)."""
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
     chunk = bytes(1 << 20)
     return b"".join([*(compressor.compress(chunk) for _ in range(size >> 20)), compressor.flush()])

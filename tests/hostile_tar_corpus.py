@@ -18,7 +18,8 @@ from PIL import Image
 from tests.hostile_corpus import ALLOWLIST, COMMON, MAX_IMAGE_BYTES, Corpus
 from tests.hostile_server import distinct_jpeg, lying_jpeg, png_header
 
-TAR_BOMB_BYTES = 400 * 1024 * 1024
+TAR_BOMB_BYTES = 1536 * 1024 * 1024
+TAR_SPARSE_BYTES = 2048 * 1024 * 1024
 
 
 def _member(name: str, data: bytes, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
@@ -78,8 +79,8 @@ def _sparse_header(name: str, stored: int, expanded: int) -> bytes:
 
 
 def _sparse_tar(corpus: Corpus) -> bytes:
-    """A sample whose image is a GNU sparse member of 10 stored bytes that expands to 500 MB, then a good one."""
-    sparse = _sparse_header("sp.jpg", 10, 500 * 1024 * 1024) + b"0123456789".ljust(512, b"\0")
+    """A sample whose image is a GNU sparse member of 10 stored bytes that expands to 2 GiB, then a good one."""
+    sparse = _sparse_header("sp.jpg", 10, TAR_SPARSE_BYTES) + b"0123456789".ljust(512, b"\0")
     return _raw(_meta("sp")) + sparse + _tar(_good(corpus, "after", "t03"))
 
 
@@ -105,7 +106,7 @@ def tar_corpus(root: Path) -> Corpus:
     (tars / "t03_sparse.tar").write_bytes(_sparse_tar(corpus))
     corpus.expect_read("t03_sparse.tar", "tar_member_unsupported")
 
-    # t04: a .tar.gz of a 400 MB member of zeros (a few hundred kB on disk), then a good sample.
+    # t04: a .tar.gz of a 1.5 GiB member of zeros (about 7 MB on disk), then a good sample.
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
     header = _member("bomb.jpg", b"")
     header.size = TAR_BOMB_BYTES

@@ -56,7 +56,7 @@ def test_read_rejects_per_file(table_run: tuple[Corpus, JobRun, HostileServer]) 
 
 
 def test_bombs_stay_within_the_memory_bound(table_run: tuple[Corpus, JobRun, HostileServer]) -> None:
-    _, run, _ = table_run  # a 512 MB gzip body, a 64 MB .jsonl.gz of spaces, a 1.5 MB line
+    _, run, _ = table_run  # a 1.5 GiB gzip body, a 64 MB .jsonl.gz of spaces, a 1.5 MB line
     assert run.peak_rss < TABLE_RSS_BOUND, f"peak RSS {run.peak_rss / 2**20:.0f} MiB"
 
 
