@@ -9,8 +9,9 @@ own path (``decode_and_resize`` then ``phash_hex``). For each radius 0..16 it pr
 - false-match rate: the share of unrelated pairs within the radius. Unrelated = the photos plus tiles
   cut from different regions of the large photos (tile pairs from one photo share its colours and
   texture, so they are hard negatives); a tile is never paired with the photo it was cut from;
-- candidate rate: the share of unrelated pairs that share a band key with ``bands = radius + 1``,
-  i.e. how much exact-distance work the band group-by leaves per pair.
+- cost: the level-1 tables the Beam search shuffles each image into at 1M and 1B images
+  (``pipelines.near_stages.level_one_plan``; the in-memory search and the eval blocklist use the same
+  block-combination tables), and the share of unrelated pairs that share a key of one of them at 1M.
 
 Run: ``python benchmarks/calibrate_phash.py`` (about 20 s on 2 cores).
 """
@@ -28,8 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from filters.dedup import band_keys, hamming, phash_hex
+from filters.dedup import hamming, phash_hex
 from filters.image import ImageRules, ProcessedImage, decode_and_resize
+from pipelines.near_stages import level_one_plan
 
 MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")
 SKIMAGE_PHOTOS = (
@@ -177,17 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nodd distances seen: {odd} (a pHash thresholds 64 DCT terms at their median: 32 bits set, so "
           "distances are even and an odd radius matches what the even radius below it matches)")  # fmt: skip
     families = {family: [d for edit in edits for d in distances[edit]] for family, edits in FAMILIES.items()}
-    print("\nrecall (share of edited copies within the radius) and cost; bands = radius + 1")
+    print("\nrecall (share of edited copies within the radius) and cost (level-1 tables per image)")
     print("radius  all   " + " ".join(f"{family:>8s}" for family in families)
-          + "  false matches (rate)  candidates/pair  checks at 1M images")  # fmt: skip
+          + "  false matches (rate)  tables@1M  tables@1B  pairs sharing a key@1M")  # fmt: skip
     for radius in range(MAX_RADIUS + 1):
         recall = float((covered <= radius).mean())
         per_family = " ".join(f"{float((np.array(v) <= radius).mean()):8.3f}" for v in families.values())
         false = int((negative <= radius).sum())
-        keys = {item[0]: set(band_keys(item[2], radius + 1)) for item in unrelated}
+        plan, web = level_one_plan(radius, 10**6), level_one_plan(radius, 10**9)
+        keys = {item[0]: {(t, int(item[2], 16) & m) for t, m in enumerate(plan.masks)} for item in unrelated}
         candidates = sum(1 for a, b in pairs if keys[a[0]] & keys[b[0]]) / len(pairs)
         print(f"{radius:6d} {recall:5.3f} {per_family}  {false:6d} ({false / len(pairs):.1e})"
-              f"   {candidates:14.4f}  {candidates * 1e12 / 2:18.1e}")  # fmt: skip
+              f"  {plan.tables:9d}  {web.tables:9d}  {candidates:22.4f}")  # fmt: skip
     return 0
 
 

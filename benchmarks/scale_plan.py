@@ -2,8 +2,8 @@
 
 Per-core rates come from the project's benchmarks (pass them as flags: bench_matching.py,
 bench_image_rules.py, bench_synsets.py print them); ``--measure`` adds figures measured here with the
-project's own code (near-duplicate pair checks per second, bytes per side-input dict entry, the token
-table, the eval blocklist, the size of a stored JPEG). Everything else is an assumption with a flag,
+project's own code (the near-duplicate search's rate inside one unit of work and its slowest unit,
+bytes per side-input dict entry, the token table, the eval blocklist, the size of a stored JPEG). Everything else is an assumption with a flag,
 printed in the output's assumption table. Prints Markdown (deploy/README.md §7 is this output).
 
     python benchmarks/scale_plan.py --measure --match-rate 40000 --text-rate 60000 --matcher-mb 300 \\
@@ -25,15 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filters.dedup import DEFAULT_DEDUP, bucket_pairs
+import numpy as np
+
+from filters.dedup import DEFAULT_DEDUP
 from filters.eval_blocklist import EvalBlocklist, EvalEntry
 from filters.image import process_image
+from filters.near_search import near_losers
 from filters.rare_tokens import TokenFrequencyTable
+from pipelines.near_stages import TARGET_GROUP, level_one_plan
 
 GB = 1e9
-# Share of unrelated image pairs that share a pHash band key, by radius (bands = radius + 1), measured by
-# benchmarks/calibrate_phash.py on real photos (recorded in filters.dedup.DedupConfig's docstring).
-BAND_COLLISION_SHARE = {4: 0.0014, 6: 0.016, 8: 0.073, 10: 0.21}
+POINT_BYTES = 60  # (table, key) + (sample key, pHash, pixels) as one shuffled element
 
 
 @dataclass
@@ -78,7 +80,8 @@ class Measured:
         None  # read → pre-download balance on Beam, candidates/s/core (bench_pipeline)
     )
     beam_image_rate: float | None = None  # image check + hash + dedup on Beam, images/s/core (bench_pipeline)
-    pair_checks_rate: float | None = None  # bucket_pairs Hamming checks/s per core
+    unit_search_rate: float | None = None  # hashes/s per core through near_losers in one level-1 group
+    worst_unit_seconds: float | None = None  # one unit of max_group hashes within 4 bits of one centre
     dict_entry_bytes: float | None = None  # {16-byte digest: count} side-input entry
     token_table_mb: float | None = None  # TokenFrequencyTable of 1M unigrams + 1M bigrams
     blocklist_mb_per_100k: float | None = None  # EvalBlocklist with 100k entries
@@ -96,10 +99,7 @@ def _allocated(build: Callable[[], object]) -> tuple[float, object]:
 def measure(m: Measured) -> None:
     """Fills the ``--measure`` figures with the project's own functions on this machine."""
     rng = random.Random(0)
-    members = [(i, f"{rng.getrandbits(64):016x}") for i in range(3000)]
-    start = time.process_time()
-    bucket_pairs(members, DEFAULT_DEDUP.radius)
-    m.pair_checks_rate = len(members) * (len(members) - 1) / 2 / (time.process_time() - start)
+    m.unit_search_rate, m.worst_unit_seconds = _unit_search(rng)
     n = 200_000
     size, _ = _allocated(
         lambda: {hashlib.blake2b(str(i).encode(), digest_size=16).digest(): i for i in range(n)}
@@ -119,6 +119,32 @@ def measure(m: Measured) -> None:
     size, _ = _allocated(lambda: EvalBlocklist(entries))
     m.blocklist_mb_per_100k = size / 1e6 * (1e5 / len(entries))
     m.jpeg_kb = _stored_jpeg_kb()
+
+
+def _unit_search(rng: random.Random) -> tuple[float, float]:
+    """Hashes/s inside level-1 groups of the planned size, and the seconds of a dense unit of max_group."""
+    plan = level_one_plan(DEFAULT_DEDUP.radius, 10**9)
+    mask, radius = plan.masks[0], DEFAULT_DEDUP.radius
+    groups = []
+    for _ in range(200):  # spread-out hashes that share table 0's key: what a unit holds on web data
+        key = rng.getrandbits(64) & mask
+        groups.append(
+            np.array([(rng.getrandbits(64) & ~mask) | key for _ in range(TARGET_GROUP)], dtype=np.uint64)
+        )
+    start = time.process_time()
+    for group in groups:
+        near_losers(group, np.arange(len(group)), radius, fixed_mask=mask)
+    rate = len(groups) * TARGET_GROUP / (time.process_time() - start)
+    centre = rng.getrandbits(64)
+    dense = set()
+    while len(dense) < DEFAULT_DEDUP.max_group:
+        value = centre
+        for bit in rng.sample(range(64), rng.randint(1, 4)):
+            value ^= 1 << bit
+        dense.add(value)
+    start = time.process_time()
+    near_losers(np.array(sorted(dense), dtype=np.uint64), np.arange(len(dense)), radius)
+    return rate, time.process_time() - start
 
 
 def _stored_jpeg_kb() -> float:
@@ -144,9 +170,8 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
     n_final = n_dedup * a.survive_dedup
     n_out = n_final * a.survive_final
     jpeg = (m.jpeg_kb or 0) * 1e3
-    chunk_bits = 64 / DEFAULT_DEDUP.bands
-    checks = BAND_COLLISION_SHARE[DEFAULT_DEDUP.radius] * n_dedup**2 / 2
-    biggest_group = n_dedup / 2**chunk_bits
+    tables = level_one_plan(DEFAULT_DEDUP.radius, int(n_dedup)).tables
+    key_bits = level_one_plan(DEFAULT_DEDUP.radius, int(n_dedup)).key_bits
     fetch_bytes = n_fetch * a.image_kb * 1e3
     fetch_hours = (
         max(n_fetch / (a.workers * a.fetches_per_worker), fetch_bytes * 8 / (a.workers * a.worker_gbps * 1e9))
@@ -179,11 +204,13 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
                   f"(the slower of {a.fetches_per_worker:g} images/s and {a.worker_gbps:g} Gbit/s per worker)"),
         dict(stage="CheckAndHashImages", records=n_image, core_h=hours(n_image, m.image_rate),
              shuffle=None, memory=None, note="decode, rules, resize, JPEG, sha256 + pHash (fused with fetch)"),
-        dict(stage="Deduplicate", records=n_dedup, core_h=hours(checks, m.pair_checks_rate),
-             shuffle=n_dedup * (120 + DEFAULT_DEDUP.bands * 80 + 60 + a.light_record_bytes) / GB,
+        dict(stage="Deduplicate", records=n_dedup, core_h=hours(n_dedup * tables, m.unit_search_rate),
+             shuffle=n_dedup * (120 + 60 + tables * POINT_BYTES + a.light_record_bytes) / GB,
              memory=(m.blocklist_mb_per_100k or 0) * a.eval_images / 1e5 or None,
-             note=f"{checks:.1e} Hamming checks in {DEFAULT_DEDUP.bands} bands of {chunk_bits:.1f} bits; "
-                  f"largest group ~{biggest_group:,.0f} images = {hours(biggest_group**2 / 2, m.pair_checks_rate) or 0:,.1f} h on one core"),
+             note=f"exact and equal-pHash copies by combiners; each image in {tables} level-1 tables of "
+                  f"{key_bits} bits (~{n_dedup / 2**key_bits:,.0f} per key), no unit over "
+                  f"{DEFAULT_DEDUP.max_group:,} hashes; slowest unit (dense cluster) "
+                  f"{_fmt(m.worst_unit_seconds, '.2f')} s"),
         dict(stage="BalanceQueries", records=n_final, core_h=None, shuffle=n_final * 40 / GB, memory=None,
              note="exact 20k cap, same tuple combine"),
         dict(stage="LabelSynsets", records=n_out, core_h=hours(n_out, m.label_rate), shuffle=None, memory=None,
@@ -221,13 +248,13 @@ def render(a: Assumptions, m: Measured) -> str:
         beam_h = (
             a.pool / m.beam_text_rate / 3600
             + by_stage["CheckAndHashImages"]["records"] / m.beam_image_rate / 3600
-            + (by_stage["Deduplicate"]["core_h"] or 0)
+            + (by_stage["Deduplicate"]["core_h"] or 0)  # the unit searches, beyond the per-record cost
             + (by_stage["LabelSynsets"]["core_h"] or 0)
         )
         lines.append(
             f"With Beam's measured cost per record (bench_pipeline: {m.beam_text_rate:,.0f} candidates/s/core "
             f"through the text stages, {m.beam_image_rate:,.0f} images/s/core through image checks + dedup) "
-            f"plus the near-duplicate checks and labelling: {beam_h:,.0f} core-hours = {beam_h / cores:,.1f} h "
+            f"plus the near-duplicate unit searches and labelling: {beam_h:,.0f} core-hours = {beam_h / cores:,.1f} h "
             f"on {a.workers} × {a.vcpus} vCPU."
         )
     lines += ["", "| figure | value | source |", "|---|---:|---|"]
@@ -249,7 +276,8 @@ _SOURCES = {
     "label_rate": "bench_synsets.py, labels() with warm caches",
     "beam_text_rate": "bench_pipeline.py, text stages on Beam in-process, marginal",
     "beam_image_rate": "bench_pipeline.py, image stages on Beam in-process, marginal",
-    "pair_checks_rate": "scale_plan.py --measure, bucket_pairs on 3,000 hashes",
+    "unit_search_rate": "scale_plan.py --measure, near_losers in 200 level-1 groups of 512 spread-out hashes",
+    "worst_unit_seconds": "scale_plan.py --measure, near_losers on 1,000 hashes within 4 bits of one centre",
     "dict_entry_bytes": "scale_plan.py --measure, tracemalloc of 200k entries",
     "token_table_mb": "scale_plan.py --measure, TokenFrequencyTable scaled to 1M + 1M",
     "blocklist_mb_per_100k": "scale_plan.py --measure, EvalBlocklist of 100k entries",

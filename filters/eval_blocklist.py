@@ -5,8 +5,10 @@ with pHash. ``build_eval_blocklist`` hashes an evaluation set (image folders, se
 and/or WebDataset ``.tar`` shards) into sha256 + pHash entries, hashing each image exactly as the
 pipeline does (``decode_and_resize`` with the same ``ImageRules``, then ``phash_hex``), so the two
 sides compare like with like. The blocklist is saved and loaded as JSON. ``EvalBlocklist.check``
-looks a candidate up by sha256 and through a band index (``filters.dedup.band_keys``): it only
-compares against blocklist entries that share a band key, never scans the whole list.
+looks a candidate up by sha256 and through the same block-combination tables as the near-duplicate
+search (``filters.near_search.make_plan`` at the blocklist's radius): it only compares against
+entries that share a table key with the candidate (pigeonhole: every entry within the radius does),
+never scans the whole list.
 
 An evaluation file that is not a usable image is skipped and counted by reason in ``skipped``;
 a wrong path or an unreadable tar raises ``EvalSetError`` with a one-line message.
@@ -22,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from filters.decision import KEEP, Reason, Verdict
-from filters.dedup import DEFAULT_DEDUP, EVAL_DUPLICATE, band_keys, hamming, phash_hex, sha256_hex
+from filters.dedup import DEFAULT_DEDUP, EVAL_DUPLICATE, hamming, phash_hex, sha256_hex
 from filters.image import DEFAULT_RULES, ImageRules, decode_and_resize
+from filters.near_search import make_plan
 
 FORMAT_VERSION = 1
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
@@ -44,52 +47,60 @@ class EvalEntry:
 
 @dataclass
 class EvalBlocklist:
-    """Evaluation-image hashes with a sha256 set and a pHash band index; ``bands`` must exceed any radius used."""
+    """Evaluation-image hashes with a sha256 set and a pHash table index for matches within ``radius``."""
 
     entries: list[EvalEntry]
-    bands: int = DEFAULT_DEDUP.bands
+    radius: int = DEFAULT_DEDUP.radius
     output_side: int = DEFAULT_RULES.output_side
     skipped: dict[str, int] = field(default_factory=dict)
     _by_sha: dict[str, int] = field(init=False, repr=False, compare=False)
-    _by_band: dict[tuple[int, str], list[int]] = field(init=False, repr=False, compare=False)
+    _masks: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _by_table: dict[tuple[int, int], list[int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # C(r + 2, 2) tables of ~2 · 64 / (r + 2) bits: an entry shares a key with ~n / 2^16 others at r = 6
+        self._masks = make_plan(self.radius, self.radius + 2).masks
         self._by_sha = {}
-        self._by_band = defaultdict(list)
+        self._by_table = defaultdict(list)
         for position, entry in enumerate(self.entries):
             self._by_sha.setdefault(entry.sha256, position)
-            for key in band_keys(entry.phash, self.bands):
-                self._by_band[key].append(position)
+            value = int(entry.phash, 16)
+            for table, mask in enumerate(self._masks):
+                self._by_table[table, value & mask].append(position)
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def find(
-        self, sha256: str | None, phash: str | None, radius: int = DEFAULT_DEDUP.radius
-    ) -> EvalEntry | None:
-        """The evaluation image that ``(sha256, phash)`` duplicates, or None. Either hash may be None."""
-        if not 0 <= radius < self.bands:
+    def find(self, sha256: str | None, phash: str | None, radius: int | None = None) -> EvalEntry | None:
+        """The evaluation image that ``(sha256, phash)`` duplicates, or None. Either hash may be None.
+
+        ``radius`` defaults to the blocklist's; a smaller one is fine, a larger one raises ``ValueError``.
+        """
+        radius = self.radius if radius is None else radius
+        if not 0 <= radius <= self.radius:
             raise ValueError(
-                f"radius {radius} needs a blocklist indexed with more than {radius} bands (it has {self.bands})"
+                f"radius {radius} needs a blocklist indexed for it (this one is for {self.radius})"
             )
         if sha256 is not None and sha256 in self._by_sha:
             return self.entries[self._by_sha[sha256]]
         if not phash:
             return None
         try:
-            keys = band_keys(phash, self.bands)
-        except ValueError:  # a malformed candidate hash cannot match anything
+            value = int(phash, 16) if len(phash) == 16 else None
+        except ValueError:
+            value = None
+        if value is None:  # a malformed candidate hash cannot match anything
             return None
         seen: set[int] = set()
-        for key in keys:
-            for position in self._by_band.get(key, ()):
+        for table, mask in enumerate(self._masks):
+            for position in self._by_table.get((table, value & mask), ()):
                 if position not in seen:
                     seen.add(position)
                     if hamming(phash, self.entries[position].phash) <= radius:
                         return self.entries[position]
         return None
 
-    def check(self, sha256: str | None, phash: str | None, radius: int = DEFAULT_DEDUP.radius) -> Verdict:
+    def check(self, sha256: str | None, phash: str | None, radius: int | None = None) -> Verdict:
         """``eval_duplicate`` when the image matches an evaluation image exactly or within ``radius``."""
         return EVAL_DUPLICATE if self.find(sha256, phash, radius) is not None else KEEP
 
@@ -105,14 +116,14 @@ class EvalBlocklist:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path, bands: int = DEFAULT_DEDUP.bands) -> EvalBlocklist:
-        """Reads a blocklist written by ``save`` and builds its index with ``bands`` chunks."""
+    def load(cls, path: str | Path, radius: int = DEFAULT_DEDUP.radius) -> EvalBlocklist:
+        """Reads a blocklist written by ``save`` and indexes it for matches within ``radius``."""
         try:
             payload = json.loads(Path(path).read_text(encoding="utf-8"))
             if payload.get("format_version") != FORMAT_VERSION:
                 raise EvalSetError(f"{path}: blocklist format_version must be {FORMAT_VERSION}; rebuild it")
             entries = [EvalEntry(item["source"], item["sha256"], item["phash"]) for item in payload["images"]]
-            return cls(entries, bands, int(payload["output_side"]), dict(payload.get("skipped", {})))
+            return cls(entries, radius, int(payload["output_side"]), dict(payload.get("skipped", {})))
         except EvalSetError:
             raise
         except FileNotFoundError:
@@ -164,7 +175,7 @@ def hash_eval_image(data: bytes, rules: ImageRules = DEFAULT_RULES) -> tuple[str
 
 
 def build_eval_blocklist(
-    paths: Iterable[str | Path], rules: ImageRules = DEFAULT_RULES, bands: int = DEFAULT_DEDUP.bands
+    paths: Iterable[str | Path], rules: ImageRules = DEFAULT_RULES, radius: int = DEFAULT_DEDUP.radius
 ) -> EvalBlocklist:
     """Hashes every evaluation image under ``paths``; unusable files are counted in ``skipped`` by reason."""
     entries: list[EvalEntry] = []
@@ -175,4 +186,4 @@ def build_eval_blocklist(
             skipped[hashed] += 1
         else:
             entries.append(EvalEntry(source, *hashed))
-    return EvalBlocklist(entries, bands, rules.output_side, dict(skipped))
+    return EvalBlocklist(entries, radius, rules.output_side, dict(skipped))

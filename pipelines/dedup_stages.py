@@ -5,13 +5,15 @@ small tuples, never records:
 
 * eval blocklist: a per-record lookup; the blocklist is loaded once per worker process.
 * >1000 alt-texts: distinct (sha256, caption) pairs counted per sha256 with lifted combines.
-* exact: ``(sha256, candidate)`` → GroupByKey → ``choose_survivor``; the others lose.
-* near: each exact survivor emits its ``band_keys`` → GroupByKey → ``bucket_pairs`` (exact Hamming
-  check) → in every pair within the radius the worse image loses. A record loses when ANY better image
-  lies within the radius, so no two kept images are near duplicates and the outcome depends only on
-  the images, never on bundle order. It equals ``filters.dedup``'s connected-component reference when
-  near-duplicate groups are cliques (re-encodes, resizes of one picture); in a chain A~B~C with A~C
-  apart it may drop one image more than the reference, which needs an iterative graph algorithm.
+* exact: ``(sha256, candidate)`` → ``KeepBestPerKey`` (combiner + heavy-hitter side input, so 10⁶
+  copies of one image are never one group; ``pipelines/best_per_key.py``); the others lose.
+* equal pHash: the same on the exact survivors keyed by pHash (they lose as near duplicates at
+  distance 0), so identical-looking images never pile into one band group either.
+* near: the distinct pHashes left go through ``FindNearDuplicates`` (``pipelines/near_stages.py``:
+  block-combination tables as shuffle keys, bounded units, exact distance checks). A record loses when
+  ANY better image lies within the radius, so no two kept images are near duplicates and the outcome
+  depends only on the images, never on bundle order or worker count; ``filters.dedup.reference_losers``
+  computes the same losers in memory.
 
 Losers meet their records in one CoGroupByKey on the (unique) sample key.
 """
@@ -19,7 +21,7 @@ Losers meet their records in one CoGroupByKey on the (unique) sample key.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import apache_beam as beam
 
@@ -27,16 +29,13 @@ from filters.dedup import (
     EVAL_DUPLICATE,
     EXACT_DUPLICATE,
     NEAR_DUPLICATE,
-    DedupCandidate,
     DedupConfig,
-    band_keys,
-    bucket_pairs,
     check_alt_text_count,
-    choose_survivor,
-    hamming,
 )
 from filters.eval_blocklist import EvalBlocklist
+from pipelines.best_per_key import Candidate, KeepBestPerKey
 from pipelines.files import local_copy
+from pipelines.near_stages import FindNearDuplicates, as_signed
 from pipelines.records import REJECTS, Record, count_kept, make_reject
 from pipelines.text_stages import caption_digest
 
@@ -44,16 +43,14 @@ STAGE = "dedup"
 _BLOCKLISTS: dict[tuple[str, int], EvalBlocklist] = {}
 _BLOCKLISTS_LOCK = threading.Lock()
 
-Candidate = tuple[str, str, int, int]  # key, phash, original_width, original_height
 
-
-def load_blocklist(path: str, bands: int) -> EvalBlocklist:
+def load_blocklist(path: str, radius: int) -> EvalBlocklist:
     """The blocklist at ``path`` (local or remote), loaded once per worker process and shared by threads."""
     with _BLOCKLISTS_LOCK:
-        if (path, bands) not in _BLOCKLISTS:
+        if (path, radius) not in _BLOCKLISTS:
             with local_copy(path) as local:  # EvalBlocklist reads local files only
-                _BLOCKLISTS[path, bands] = EvalBlocklist.load(local, bands)
-        return _BLOCKLISTS[path, bands]
+                _BLOCKLISTS[path, radius] = EvalBlocklist.load(local, radius)
+        return _BLOCKLISTS[path, radius]
 
 
 def _reject(record: Record, reason: str, detail: str = "") -> beam.pvalue.TaggedOutput:
@@ -67,10 +64,10 @@ class _DropEvalDuplicates(beam.DoFn):
         self._blocklist: EvalBlocklist | None = None
 
     def setup(self) -> None:
-        self._blocklist = load_blocklist(self._path, self._config.bands)
+        self._blocklist = load_blocklist(self._path, self._config.radius)
 
     def process(self, record: Record) -> Iterator:
-        match = self._blocklist.find(record["sha256"], record["phash"], self._config.radius)
+        match = self._blocklist.find(record["sha256"], record["phash"])
         if match is not None:
             yield _reject(record, EVAL_DUPLICATE, f"matches evaluation image {match.source}")
         else:
@@ -97,43 +94,6 @@ def _candidate(record: Record) -> tuple[str, Candidate]:
         record["original_width"],
         record["original_height"],
     )
-
-
-def _as_dedup(candidate: Candidate) -> DedupCandidate:
-    return DedupCandidate(key=candidate[0], original_width=candidate[2], original_height=candidate[3])
-
-
-def _exact_groups(item: tuple[str, Iterable[Candidate]]) -> Iterator:
-    """The survivor of one sha256 group on the main output; every other member as a loser."""
-    _, members = item
-    members = list(members)
-    survivor = choose_survivor([_as_dedup(m) for m in members]).key
-    for member in members:
-        if member[0] == survivor:
-            yield member
-        else:
-            yield beam.pvalue.TaggedOutput(
-                "losers", (member[0], (EXACT_DUPLICATE, f"same image as {survivor}"))
-            )
-
-
-def _bands(candidate: Candidate, bands: int) -> Iterator[tuple[tuple[int, str], Candidate]]:
-    for band in band_keys(candidate[1], bands):
-        yield band, candidate
-
-
-def _near_losers(item: tuple[tuple[int, str], Iterable[Candidate]], radius: int) -> Iterator:
-    """In one band group, the worse image of every pair within ``radius`` loses to the better one."""
-    _, members = item
-    by_key = {m[0]: m for m in members}
-    if len(by_key) < 2:
-        return
-    for key_a, key_b in bucket_pairs([(key, m[1]) for key, m in by_key.items()], radius):
-        a, b = by_key[key_a], by_key[key_b]
-        winner = choose_survivor([_as_dedup(a), _as_dedup(b)]).key
-        loser = b if winner == key_a else a
-        distance = hamming(a[1], b[1])
-        yield loser[0], (NEAR_DUPLICATE, f"near {winner} (pHash distance {distance})")
 
 
 def _apply_losers(item: tuple[str, dict[str, list]]) -> Iterator:
@@ -181,19 +141,23 @@ class Deduplicate(beam.PTransform):
         records = checked.kept
         rejects.append(checked[REJECTS])
 
-        exact = (
+        exact_survivors, exact_losers = (
             records
             | "BySha256" >> beam.Map(_candidate)
-            | "GroupSha256" >> beam.GroupByKey()
-            | "ExactSurvivors" >> beam.FlatMap(_exact_groups).with_outputs("losers", main="survivors")
+            | "ExactDuplicates" >> KeepBestPerKey(EXACT_DUPLICATE, "same image as {best}", "sha256_group")
+        )
+        distinct_survivors, equal_losers = (
+            exact_survivors
+            | "ByPhash" >> beam.Map(lambda candidate: (candidate[1], candidate))
+            | "EqualPhashes"
+            >> KeepBestPerKey(NEAR_DUPLICATE, "near {best} (pHash distance 0)", "phash_group")
         )
         near_losers = (
-            exact.survivors
-            | "BandKeys" >> beam.FlatMap(_bands, config.bands)
-            | "GroupBands" >> beam.GroupByKey()
-            | "NearPairs" >> beam.FlatMap(_near_losers, config.radius)
+            distinct_survivors
+            | "AsPoints" >> beam.Map(lambda c: (c[0], as_signed(int(c[1], 16)), c[2] * c[3]))
+            | "NearDuplicates" >> FindNearDuplicates(config.radius, config.max_group)
         )
-        losers = (exact.losers, near_losers) | "AllLosers" >> beam.Flatten()
+        losers = (exact_losers, equal_losers, near_losers) | "AllLosers" >> beam.Flatten()
         applied = (
             {"record": records | "ByKey" >> beam.Map(lambda r: (r["key"], r)), "loser": losers}
             | "JoinLosers" >> beam.CoGroupByKey()

@@ -96,7 +96,7 @@ def blocklist_file(config: CurationConfig) -> str | None:
 def hash_blocklist(config: CurationConfig) -> Any:
     """Hashes a folder / tars of evaluation images once, at launch, exactly as the image stage hashes."""
     try:
-        blocklist = build_eval_blocklist([config.eval_blocklist], config.image, config.dedup.bands)
+        blocklist = build_eval_blocklist([config.eval_blocklist], config.image, config.dedup.radius)
     except EvalSetError as error:
         raise OptionError(f"--eval_blocklist: {' '.join(str(error).split())}") from None  # one line
     _LOG.info("eval blocklist: %d images hashed, skipped %s", len(blocklist), blocklist.skipped)

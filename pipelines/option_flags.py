@@ -276,10 +276,10 @@ class CurationOptions(PipelineOptions):
             help="near-duplicates: pHashes within this Hamming distance",
         )
         add(
-            "--phash_bands",
+            "--dedup_max_group",
             type=int,
-            default=DEFAULT_DEDUP.bands,
-            help="near-duplicates: bands the 64-bit pHash is cut into (more than --phash_radius)",
+            default=DEFAULT_DEDUP.max_group,
+            help="dedup: the most images one grouped unit of work holds; larger groups are split",
         )
         add(
             "--max_alt_texts_per_image",

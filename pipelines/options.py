@@ -205,9 +205,9 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     )
     dedup = _built(
         DedupConfig,
-        "--phash_radius/--phash_bands/--max_alt_texts_per_image",
+        "--phash_radius/--dedup_max_group/--max_alt_texts_per_image",
         radius=args.phash_radius,
-        bands=args.phash_bands,
+        max_group=args.dedup_max_group,
         max_alt_texts=args.max_alt_texts_per_image,
     )
     _require(dedup.max_alt_texts >= 1, "--max_alt_texts_per_image must be at least 1")

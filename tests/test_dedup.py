@@ -1,15 +1,19 @@
-"""Dedup: hashes, the band (multi-index) search against brute force, grouping, survivors, eval blocklist."""
+"""Dedup: hashes, the table search against brute force, the in-memory decision, survivors, eval blocklist."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 from pathlib import Path
 
 import imagehash
+import numpy as np
 import pytest
 import webdataset as wds
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageEnhance
 
 import filters.eval_blocklist as eval_blocklist_module
@@ -21,20 +25,25 @@ from filters.dedup import (
     NEAR_DUPLICATE,
     DedupCandidate,
     DedupConfig,
-    band_keys,
-    bucket_pairs,
+    HashedImage,
     check_alt_text_count,
     choose_survivor,
-    chunk_widths,
-    duplicate_groups,
     group_verdicts,
     hamming,
-    near_duplicate_pairs,
     phash_hex,
+    reference_losers,
     sha256_hex,
 )
 from filters.eval_blocklist import EvalBlocklist, EvalEntry, EvalSetError, build_eval_blocklist
 from filters.image import ProcessedImage, process_image
+from filters.near_search import (
+    NO_WINNER,
+    SearchStats,
+    block_masks,
+    brute_force_losers,
+    make_plan,
+    near_losers,
+)
 from tests import image_fixtures as fx
 
 
@@ -80,76 +89,120 @@ def test_hamming_counts_differing_bits() -> None:
             hamming(bad, "0000000000000000")  # type: ignore[arg-type]
 
 
-# --- band keys and the pigeonhole guarantee --------------------------------------------------------------
+# --- the table search against brute force ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bands", [1, 5, 7, 9, 11, 16, 64])
-def test_band_keys_cover_all_64_bits_once(bands: int) -> None:
-    widths = chunk_widths(bands)
-    assert sum(widths) == 64 and max(widths) - min(widths) <= 1
-    rng = random.Random(bands)
-    for _ in range(50):
-        digest = _random_hash(rng)
-        keys = band_keys(digest, bands)
-        assert [index for index, _ in keys] == list(range(bands))
-        bits = "".join(format(int(value, 16), f"0{width}b") for (_, value), width in zip(keys, widths))
-        assert int(bits, 2) == int(digest, 16)
+@pytest.mark.parametrize(("radius", "blocks"), [(0, 1), (3, 4), (4, 6), (6, 7), (6, 8), (8, 10), (10, 12)])
+def test_hashes_within_radius_share_a_table_key(radius: int, blocks: int) -> None:
+    plan = make_plan(radius, blocks)
+    assert plan.tables == math.comb(blocks, blocks - radius)
+    rng = random.Random(radius * 100 + blocks)
+    for _ in range(300):
+        base = rng.getrandbits(64)
+        other = int(_flip(format(base, "016x"), rng.sample(range(64), rng.randint(0, radius))), 16)
+        assert any(base & mask == other & mask for mask in plan.masks)
 
 
-@pytest.mark.parametrize(("radius", "bands"), [(0, 1), (3, 4), (4, 5), (6, 7), (8, 9), (10, 11), (10, 16)])
-def test_hashes_within_radius_share_a_band_key(radius: int, bands: int) -> None:
-    rng = random.Random(radius * 100 + bands)
-    for _ in range(400):
-        base = _random_hash(rng)
-        other = _flip(base, rng.sample(range(64), rng.randint(0, radius)))
-        assert set(band_keys(base, bands)) & set(band_keys(other, bands))
+def test_the_guarantee_needs_more_blocks_than_the_radius() -> None:
+    with pytest.raises(ValueError, match="radius < blocks"):
+        make_plan(7, 7)
+    # one flipped bit per block: distance == blocks, and no table agrees
+    plan = make_plan(6, 7)
+    flips = [max(i for i in range(64) if block >> i & 1) for block in block_masks(list(range(63, -1, -1)), 7)]
+    base = 0x0123456789ABCDEF
+    other = int(_flip(format(base, "016x"), flips), 16)
+    assert (base ^ other).bit_count() == 7
+    assert not any(base & mask == other & mask for mask in plan.masks)
 
 
-def test_the_guarantee_needs_more_bands_than_the_radius() -> None:
-    # One flipped bit per chunk: distance == bands, and no chunk agrees.
-    bands = 7
-    base = "0123456789abcdef"
-    starts = list(itertools.accumulate([0, *chunk_widths(bands)[:-1]]))
-    other = _flip(base, [63 - start for start in starts])
-    assert hamming(base, other) == bands
-    assert not set(band_keys(base, bands)) & set(band_keys(other, bands))
+def _planted(rng: random.Random, clusters: int = 200, spread: int = 12) -> np.ndarray:
+    values = []
+    for _ in range(clusters):
+        base = rng.getrandbits(64)
+        values.append(base)
+        for _ in range(rng.randint(0, 4)):
+            values.append(int(_flip(format(base, "016x"), rng.sample(range(64), rng.randint(1, spread))), 16))
+    return np.array(sorted(set(values)), dtype=np.uint64)
 
 
-def _planted_items(rng: random.Random, clusters: int = 60) -> list[tuple[str, str]]:
-    items = []
-    for cluster in range(clusters):
-        base = _random_hash(rng)
-        items.append((f"c{cluster:03d}-0", base))
-        for variant in range(1, rng.randint(1, 5)):
-            items.append(
-                (f"c{cluster:03d}-{variant}", _flip(base, rng.sample(range(64), rng.randint(0, 12))))
-            )
-    return items
+def _check_against_brute_force(hashes: np.ndarray, radius: int, seed: int) -> SearchStats:
+    order = np.random.default_rng(seed).permutation(len(hashes)).astype(np.int64)
+    stats = SearchStats()
+    found = near_losers(hashes, order, radius, stats=stats)
+    brute = brute_force_losers(hashes, order, radius)
+    assert np.array_equal(found != NO_WINNER, brute != NO_WINNER)
+    by_order = {int(o): int(h) for o, h in zip(order, hashes, strict=True)}
+    for index in np.flatnonzero(found != NO_WINNER):  # the named winner is better and within the radius
+        assert found[index] < order[index]
+        assert (int(hashes[index]) ^ by_order[int(found[index])]).bit_count() <= radius
+    return stats
 
 
-@pytest.mark.parametrize(("radius", "bands"), [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)])
-def test_band_search_equals_all_pairs_brute_force(radius: int, bands: int) -> None:
-    items = _planted_items(random.Random(radius))
-    brute = {
-        tuple(sorted((a, b)))
-        for (a, ha), (b, hb) in itertools.combinations(items, 2)
-        if hamming(ha, hb) <= radius
-    }
-    assert brute, "the planted clusters should give some pairs"
-    assert near_duplicate_pairs(items, radius, bands) == brute
+@pytest.mark.parametrize("radius", [0, 2, 4, 6, 8, 10])
+def test_table_search_equals_brute_force(radius: int) -> None:
+    hashes = _planted(random.Random(radius))
+    assert (brute_force_losers(hashes, np.arange(len(hashes)), radius) != NO_WINNER).any() or radius == 0
+    _check_against_brute_force(hashes, radius, seed=radius)
 
 
-def test_band_search_rejects_too_few_bands() -> None:
-    with pytest.raises(ValueError):
-        near_duplicate_pairs([("a", "0" * 16)], radius=7, bands=7)
-    with pytest.raises(ValueError):
-        DedupConfig(radius=8, bands=8)
-    assert DEFAULT_DEDUP.radius < DEFAULT_DEDUP.bands
+@pytest.mark.parametrize("radius", [4, 6])
+def test_a_dense_cluster_is_exact_and_not_all_pairs(radius: int) -> None:
+    # 3000 distinct hashes within 4 bits of one centre (a viral image's edits): every run of equal keys is huge
+    rng = random.Random(radius)
+    centre = format(rng.getrandbits(64), "016x")
+    cluster = {int(_flip(centre, rng.sample(range(64), rng.randint(1, 4))), 16) for _ in range(3000)}
+    spread = {rng.getrandbits(64) for _ in range(5000)}
+    hashes = np.array(sorted(cluster | spread), dtype=np.uint64)
+    stats = _check_against_brute_force(hashes, radius, seed=1)
+    assert stats.checks < len(hashes) ** 2 / 4  # well under all pairs (n² / 2)
 
 
-def test_bucket_pairs_skips_self_pairs_and_orders_ids() -> None:
-    members = [("b", "0000000000000000"), ("a", "0000000000000001"), ("b", "0000000000000000")]
-    assert bucket_pairs(members, 1) == {("a", "b")}
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=8),
+    st.lists(st.tuples(st.integers(0, 7), st.lists(st.integers(0, 63), max_size=10)), max_size=120),
+    st.integers(0, 10),
+    st.integers(0, 2**32),
+)
+def test_table_search_equals_brute_force_on_any_hashes(centres, copies, radius, seed) -> None:
+    values = set(centres)
+    for centre, bits in copies:
+        value = centres[centre % len(centres)]
+        for bit in bits:
+            value ^= 1 << bit
+        values.add(value)
+    _check_against_brute_force(np.array(sorted(values), dtype=np.uint64), radius, seed)
+
+
+def test_a_group_search_with_fixed_bits_equals_the_whole_search() -> None:
+    hashes = _planted(random.Random(5), clusters=400)
+    order = np.arange(len(hashes), dtype=np.int64)
+    mask = make_plan(6, 8).masks[3]
+    key = int(hashes[0]) & mask
+    group = np.flatnonzero(hashes & np.uint64(mask) == np.uint64(key))
+    inside = near_losers(hashes[group], order[group], 6, fixed_mask=mask)
+    assert np.array_equal(
+        inside != NO_WINNER, brute_force_losers(hashes[group], order[group], 6) != NO_WINNER
+    )
+
+
+def test_reference_losers_exact_equal_and_near() -> None:
+    images = [
+        HashedImage("a", "s1", "0000000000000000", 300, 300),
+        HashedImage("b", "s1", "0000000000000000", 200, 200),  # byte copy of a, smaller
+        HashedImage("c", "s2", "0000000000000000", 300, 300),  # another file, equal pHash; key after a
+        HashedImage("d", "s3", "000000000000000f", 400, 400),  # 4 bits from a, larger: d wins over a
+        HashedImage("e", "s4", "ffffffffffffffff", 10, 10),
+    ]
+    assert reference_losers(images, 4) == {"b": EXACT_DUPLICATE, "c": NEAR_DUPLICATE, "a": NEAR_DUPLICATE}
+    assert reference_losers(images, 3) == {"b": EXACT_DUPLICATE, "c": NEAR_DUPLICATE}
+
+
+def test_dedup_config_bounds_radius_and_group() -> None:
+    with pytest.raises(ValueError, match="radius"):
+        DedupConfig(radius=40)
+    with pytest.raises(ValueError, match="max_group"):
+        DedupConfig(max_group=1)
 
 
 def test_near_duplicates_among_real_photos() -> None:
@@ -162,20 +215,13 @@ def test_near_duplicates_among_real_photos() -> None:
         items.append((path.stem, _shard_phash(data)))
         items.append((path.stem + "~q30_half", _shard_phash(fx.encode(half, "JPEG", quality=30))))
         items.append((path.stem + "~bright", _shard_phash(fx.encode(brighter, "JPEG", quality=90))))
-    pairs = near_duplicate_pairs(items, DEFAULT_DEDUP.radius, DEFAULT_DEDUP.bands)
-    groups = duplicate_groups(pairs)
-    expected = [{p.stem, p.stem + "~q30_half", p.stem + "~bright"} for p in fx.mate_photo_paths()[:6]]
-    assert sorted(groups, key=min) == sorted(expected, key=min)
+    images = [HashedImage(key, key, phash, 100 if "half" in key else 200, 200) for key, phash in items]
+    losers = reference_losers(images, DEFAULT_DEDUP.radius)
+    expected = {p.stem + suffix for p in fx.mate_photo_paths()[:6] for suffix in ("~q30_half", "~bright")}
+    assert losers == dict.fromkeys(expected, NEAR_DUPLICATE)
 
 
 # --- grouping, survivors, verdicts -----------------------------------------------------------------------
-
-
-def test_duplicate_groups_are_transitive_and_deterministic() -> None:
-    pairs = [("c", "d"), ("a", "b"), ("b", "c"), ("x", "y")]
-    assert duplicate_groups(pairs) == [{"a", "b", "c", "d"}, {"x", "y"}]
-    assert duplicate_groups(reversed(pairs)) == [{"a", "b", "c", "d"}, {"x", "y"}]
-    assert duplicate_groups([]) == []
 
 
 def test_survivor_is_the_largest_original_then_the_smallest_key_whatever_the_order() -> None:
@@ -248,10 +294,10 @@ def test_blocklist_from_folder_and_tar_flags_exact_and_near_copies(eval_set: Pat
     assert json.loads(path.read_text())["format_version"] == 1
 
 
-def test_blocklist_check_uses_the_band_index_not_a_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blocklist_check_uses_the_table_index_not_a_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(3)
     entries = [EvalEntry(f"e{i}", f"{i:064x}", _random_hash(rng)) for i in range(3000)]
-    blocklist = EvalBlocklist(entries, bands=DEFAULT_DEDUP.bands)
+    blocklist = EvalBlocklist(entries, radius=DEFAULT_DEDUP.radius)
     calls = []
     real_hamming = eval_blocklist_module.hamming
     monkeypatch.setattr(eval_blocklist_module, "hamming", lambda a, b: calls.append(1) or real_hamming(a, b))
@@ -274,5 +320,5 @@ def test_blocklist_user_errors_are_one_line(tmp_path: Path) -> None:
     broken_tar.write_bytes(b"x" * 1000)
     with pytest.raises(EvalSetError, match="cannot read eval shard"):
         build_eval_blocklist([broken_tar])
-    with pytest.raises(ValueError, match="bands"):
-        EvalBlocklist([], bands=5).check(None, "0" * 16, radius=5)
+    with pytest.raises(ValueError, match="indexed for"):
+        EvalBlocklist([], radius=4).check(None, "0" * 16, radius=5)

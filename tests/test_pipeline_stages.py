@@ -18,8 +18,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters import balance
-from filters.dedup import DedupCandidate as Candidate
-from filters.dedup import DedupConfig, choose_survivor, duplicate_groups, near_duplicate_pairs
+from filters.dedup import DedupConfig, HashedImage, reference_losers
 from filters.hashing import unit_hash
 from filters.matching import QueryMatcher
 from filters.rare_tokens import TokenFrequencyTable, check_rare_tokens, count_ngrams
@@ -196,36 +195,39 @@ def test_balance_equals_the_in_memory_reference(tmp_path: Path, mode: str) -> No
     assert {r["reason"] for r in out["over"]} == {"query_over_cap"}
 
 
-def test_dedup_equals_the_connected_component_reference_on_clique_groups() -> None:
-    config = DedupConfig(radius=4, bands=5)
+def test_dedup_equals_the_in_memory_reference() -> None:
+    config = DedupConfig(radius=4)
     base = [format(int(unit_hash(f"b{i}", "phash") * 2**64), "016x") for i in range(40)]
     records = []
     for i, phash in enumerate(base):
         variants = [phash]
-        if i % 4 == 0:  # a clique: two near copies, each 1-2 bits from the original and from each other
+        if i % 4 == 0:  # near copies: 1-2 bits from the original, and a chain link 4 bits from the first copy
             value = int(phash, 16)
-            variants += [format(value ^ 0b1, "016x"), format(value ^ 0b10, "016x")]
+            variants += [
+                format(value ^ 0b1, "016x"),
+                format(value ^ 0b10, "016x"),
+                format(value ^ 0b11100, "016x"),
+            ]
         for j, variant in enumerate(variants):
             records.append({"key": f"{i:03d}{j}", "sha256": f"sha{i}-{j}", "phash": variant, "caption": f"c{i}{j}",
                             "original_width": 300 + j, "original_height": 300})  # fmt: skip
     records.append({**records[0], "key": "0000x", "caption": "an exact copy"})
-    pairs = near_duplicate_pairs([(r["key"], r["phash"]) for r in records if r["key"] != "0000x"], 4, 5)
-    by_key = {r["key"]: Candidate(r["key"], r["original_width"], r["original_height"]) for r in records}
-    losers = {
-        k
-        for group in duplicate_groups(pairs)
-        for k in group
-        if k != choose_survivor(by_key[m] for m in group).key
-    }
+    records.append({**records[1], "key": "0001y", "sha256": "another file", "caption": "same look"})
+    expected = reference_losers(
+        [
+            HashedImage(r["key"], r["sha256"], r["phash"], r["original_width"], r["original_height"])
+            for r in records
+        ],
+        config.radius,
+    )
 
     def build(pipeline):
         kept, rejects = pipeline | beam.Create(records) | Deduplicate(config)
         return {"kept": kept, "rejects": rejects}
 
     out = run(build)
-    near = {r["key"] for r in out["rejects"] if r["reason"] == "near_duplicate"}
-    exact = {r["key"] for r in out["rejects"] if r["reason"] == "exact_duplicate"}
-    assert near == losers and exact == {"0000x"}
+    assert {r["key"]: r["reason"] for r in out["rejects"]} == expected
+    assert {"0000x", "0001y"} <= expected.keys() and len(expected) > 12
     assert len(out["kept"]) + len(out["rejects"]) == len(records)
 
 
