@@ -4,15 +4,18 @@ Prints, then ends with one JSON line:
 
 * in-memory ``filters.near_search.near_losers`` on pHash-like hashes (32 of 64 bits set, 5 % planted
   copies 2-6 bits away) from 64k to 2M (``--quick``: 16k to 64k): seconds, ratio per doubling, the
-  largest unit (hashes in one run or scanned set), distance checks per hash;
+  largest unit (hashes in one run or scanned set), distance checks per hash — once with the plan
+  chosen from each n, once with the plan for the largest n fixed across the sweep (``--blocks``, as a
+  job sized for its expected n runs);
 * the baseline it replaces, in the same process: the 7-band search with all pairs inside each band
   group (the code before issue 10), at the smallest size, as the check count it needs and its time;
 * recall and precision against brute force on a sample (100k; ``--quick``: 8k);
 * the Beam ``Deduplicate`` composite in-process from 32k to 256k (``--quick``: 4k to 16k): seconds,
   CPU µs per image, ratio per doubling, the largest unit any worker held (Beam distributions);
-* three skew cases through Beam: identical pHashes, a dense cluster within radius 4 of one centre,
-  and the real photos and their edits (``benchmarks/calibrate_phash.py``'s set), as the largest unit
-  over n.
+* the CPU price of one level-1 table in Beam (the same n with 7, 28 and 84 tables at radius 6);
+* three skew cases through Beam, each padded with spread-out hashes to n = 100k (``--quick``: 5k):
+  100k identical pHashes (2k), 20k distinct hashes within 4 bits of one centre (1k), and the real
+  photos, their edits and tiles (``benchmarks/calibrate_phash.py``'s set), as the largest unit over n.
 
     python benchmarks/bench_dedup.py [--quick] [--radius 6] [--blocks 9]
 """
@@ -30,7 +33,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filters.near_search import NO_WINNER, SearchStats, brute_force_losers, near_losers
+from filters.near_search import (
+    NO_WINNER,
+    SearchStats,
+    brute_force_losers,
+    near_losers,
+    plan_tables,
+)
 
 
 def pHash_like(n: int, seed: int, planted: float = 0.05) -> np.ndarray:
@@ -106,17 +115,22 @@ def recall(n: int, radius: int) -> dict:
     return row
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for the tests")
     parser.add_argument("--radius", type=int, default=6)
-    parser.add_argument("--blocks", type=int, default=None, help="fix the in-memory plan (default: from n)")
-    args = parser.parse_args()
-    from benchmarks.dedup_beam import beam_sizes, skew_cases  # Beam side: its own module
+    parser.add_argument(
+        "--blocks", type=int, default=None, help="the fixed plan's blocks (default: the largest n's)"
+    )
+    args = parser.parse_args(argv)
+    from benchmarks.dedup_beam import beam_sizes, price_of_a_table, skew_cases  # Beam side: its own module
 
     memory_sizes = [16_384 * 2**i for i in range(3)] if args.quick else [65_536 * 2**i for i in range(6)]
     beam_sweep = [4_096 * 2**i for i in range(3)] if args.quick else [32_768 * 2**i for i in range(4)]
-    memory = in_memory(memory_sizes, args.radius, args.blocks)
+    memory = in_memory(memory_sizes, args.radius, None)
+    blocks = args.blocks or plan_tables(args.radius, memory_sizes[-1]).blocks
+    print(f"[in-memory, plan fixed at {blocks} blocks]")
+    fixed = in_memory(memory_sizes, args.radius, blocks)
     baseline_n = memory_sizes[0] // 4 if args.quick else memory_sizes[0]
     checks, seconds = band_baseline(pHash_like(baseline_n, seed=1), args.radius)
     baseline = {
@@ -127,16 +141,27 @@ def main() -> None:
     print(f"[baseline: 7 bands, all pairs per group] {baseline}", flush=True)
     exact = recall(8_000 if args.quick else 100_000, args.radius)
     beam_rows = beam_sizes(beam_sweep, args.radius, pHash_like)
-    skew = skew_cases(2_000 if args.quick else 100_000, 1_000 if args.quick else 20_000, args.radius)
+    table_price = price_of_a_table(beam_sweep[1], args.radius, pHash_like)
+    print(
+        f"[beam] a level-1 table costs {table_price['us_per_table']} µs of CPU per image, "
+        f"on top of {table_price['us_fixed']} µs",
+        flush=True,
+    )
+    skew = skew_cases(
+        *((2_000, 1_000, 5_000) if args.quick else (100_000, 20_000, 100_000)), args.radius, pHash_like
+    )
     ratios = [row["per_doubling"] for row in memory[1:]]
+    fixed_ratios = [row["per_doubling"] for row in fixed[1:]]
     beam_ratios = [row["per_doubling"] for row in beam_rows[1:]]
     print(
         f"in-memory per doubling: max {max(ratios)} (target <= 2.2); Beam per doubling: max {max(beam_ratios)}"
     )
-    print(json.dumps({"radius": args.radius, "in_memory": memory, "baseline": baseline, "recall": exact,
-                      "beam": beam_rows, "skew": skew, "max_per_doubling": max(ratios),
+    print(json.dumps({"radius": args.radius, "in_memory": memory, "in_memory_fixed": fixed, "fixed_blocks": blocks,
+                      "max_per_doubling_fixed": max(fixed_ratios), "baseline": baseline, "recall": exact,
+                      "beam": beam_rows, "beam_table_price": table_price, "skew": skew, "max_per_doubling": max(ratios),
                       "beam_max_per_doubling": max(beam_ratios)}))  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

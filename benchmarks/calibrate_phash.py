@@ -31,7 +31,7 @@ from PIL import Image, ImageEnhance
 
 from filters.dedup import hamming, phash_hex
 from filters.image import ImageRules, ProcessedImage, decode_and_resize
-from pipelines.near_stages import level_one_plan
+from pipelines.near_units import level_one_plan
 
 MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")
 SKIMAGE_PHOTOS = (

@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.dedup import DedupConfig
 from pipelines.dedup_stages import Deduplicate
+from pipelines.near_units import TARGET_GROUP, level_one_plan
 
 COUNTS: dict[str, int] = {}
 
@@ -31,11 +32,15 @@ def _record(key: str, sha: str, phash: int, width: int) -> dict:
             "original_width": width, "original_height": 300}  # fmt: skip
 
 
-def run_dedup(records: list[dict], radius: int) -> dict:
+def run_dedup(records: list[dict], radius: int, target_group: int = TARGET_GROUP) -> dict:
     """Seconds, CPU seconds of this process, kept/rejected counts and the largest unit of each grouped step."""
     COUNTS.clear()
     pipeline = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
-    kept, rejects = pipeline | beam.Create(records, reshuffle=False) | Deduplicate(DedupConfig(radius=radius))
+    kept, rejects = (
+        pipeline
+        | beam.Create(records, reshuffle=False)
+        | Deduplicate(DedupConfig(radius=radius), target_group=target_group)
+    )
     for label, pcollection in (("kept", kept), ("rejects", rejects)):
         _ = (
             pcollection
@@ -66,6 +71,25 @@ def beam_sizes(sizes: list[int], radius: int, make_hashes: Callable[[int, int], 
     return rows
 
 
+def price_of_a_table(n: int, radius: int, make_hashes: Callable[[int, int], np.ndarray]) -> dict:
+    """CPU µs per image at ``n`` with 1, 2 and 3 level-1 key blocks: the fixed cost and the cost per table."""
+    records = records_of(make_hashes(n, n).tolist())
+    rows = []
+    for keep in (1, 2, 3):
+        target = next(
+            t for t in (4096, 512, 64, 8, 1, 0.1, 0.01) if level_one_plan(radius, n, t).keep == keep
+        )
+        row = run_dedup(records, radius, target)
+        row["tables"] = level_one_plan(radius, n, target).tables
+        rows.append(row)
+        print(f"[beam, {row['tables']} tables] {row}", flush=True)
+    slope = (rows[-1]["cpu_us_per_image"] - rows[0]["cpu_us_per_image"]) / (
+        rows[-1]["tables"] - rows[0]["tables"]
+    )
+    base = rows[0]["cpu_us_per_image"] - slope * rows[0]["tables"]
+    return {"rows": rows, "us_per_table": round(slope, 1), "us_fixed": round(base)}
+
+
 def _photo_hashes() -> list[int]:
     """The real photos, their edits and the tiles cut from them, hashed as the pipeline does."""
     from benchmarks.calibrate_phash import (
@@ -88,7 +112,8 @@ def _photo_hashes() -> list[int]:
     return values
 
 
-def skew_cases(identical: int, cluster: int, radius: int) -> dict:
+def skew_cases(identical: int, cluster: int, total: int, radius: int, background: Callable) -> dict:
+    """Each case padded with spread-out hashes (``background(count, seed)``) to ``total`` images."""
     rng = random.Random(11)
     look = rng.getrandbits(64)
     centre = rng.getrandbits(64)
@@ -98,14 +123,13 @@ def skew_cases(identical: int, cluster: int, radius: int) -> dict:
         for bit in rng.sample(range(64), rng.randint(1, 4)):
             value ^= 1 << bit
         near.add(value)
-    cases = {
-        "identical_phash": records_of([look] * identical),
-        "cluster_within_4": records_of(sorted(near)),
-        "real_photos_and_edits": records_of(_photo_hashes()),
-    }
+    cases = {"identical_phash": [look] * identical, "cluster_within_4": sorted(near),
+             "real_photos_and_edits": _photo_hashes()}  # fmt: skip
     rows = {}
-    for name, records in cases.items():
-        row = run_dedup(records, radius)
+    for name, hashes in cases.items():
+        padding = background(max(0, total - len(hashes)), len(hashes)).tolist() if total > len(hashes) else []
+        row = run_dedup(records_of(hashes + padding), radius)
+        row["case_images"] = len(hashes)
         row["largest_unit_share"] = round(row["largest_unit"] / row["n"], 4)
         rows[name] = row
         print(f"[skew {name}] {row}", flush=True)

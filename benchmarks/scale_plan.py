@@ -32,7 +32,7 @@ from filters.eval_blocklist import EvalBlocklist, EvalEntry
 from filters.image import process_image
 from filters.near_search import near_losers
 from filters.rare_tokens import TokenFrequencyTable
-from pipelines.near_stages import TARGET_GROUP, level_one_plan
+from pipelines.near_units import TARGET_GROUP, level_one_plan
 
 GB = 1e9
 POINT_BYTES = 60  # (table, key) + (sample key, pHash, pixels) as one shuffled element
@@ -65,6 +65,7 @@ class Assumptions:
     fetches_per_worker: float = 500  # images/s one worker VM completes (bound by remote latency, not CPU)
     efficiency: float = 0.7  # share of vCPU time spent in the stage's own code
     read_rate: float = 20_000  # rows/s per core to read parquet into records
+    phash_radius: int = DEFAULT_DEDUP.radius  # the near-duplicate radius (sets the level-1 tables)
 
 
 @dataclass
@@ -80,6 +81,10 @@ class Measured:
         None  # read → pre-download balance on Beam, candidates/s/core (bench_pipeline)
     )
     beam_image_rate: float | None = None  # image check + hash + dedup on Beam, images/s/core (bench_pipeline)
+    dedup_us_fixed: float | None = (
+        None  # Deduplicate on Beam, CPU µs per image besides the tables (bench_dedup)
+    )
+    dedup_us_per_table: float | None = None  # ... and per level-1 table an image is emitted to (bench_dedup)
     unit_search_rate: float | None = None  # hashes/s per core through near_losers in one level-1 group
     worst_unit_seconds: float | None = None  # one unit of max_group hashes within 4 bits of one centre
     dict_entry_bytes: float | None = None  # {16-byte digest: count} side-input entry
@@ -170,8 +175,8 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
     n_final = n_dedup * a.survive_dedup
     n_out = n_final * a.survive_final
     jpeg = (m.jpeg_kb or 0) * 1e3
-    tables = level_one_plan(DEFAULT_DEDUP.radius, int(n_dedup)).tables
-    key_bits = level_one_plan(DEFAULT_DEDUP.radius, int(n_dedup)).key_bits
+    tables = level_one_plan(a.phash_radius, int(n_dedup)).tables
+    key_bits = level_one_plan(a.phash_radius, int(n_dedup)).key_bits
     fetch_bytes = n_fetch * a.image_kb * 1e3
     fetch_hours = (
         max(n_fetch / (a.workers * a.fetches_per_worker), fetch_bytes * 8 / (a.workers * a.worker_gbps * 1e9))
@@ -204,7 +209,7 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
                   f"(the slower of {a.fetches_per_worker:g} images/s and {a.worker_gbps:g} Gbit/s per worker)"),
         dict(stage="CheckAndHashImages", records=n_image, core_h=hours(n_image, m.image_rate),
              shuffle=None, memory=None, note="decode, rules, resize, JPEG, sha256 + pHash (fused with fetch)"),
-        dict(stage="Deduplicate", records=n_dedup, core_h=hours(n_dedup * tables, m.unit_search_rate),
+        dict(stage="Deduplicate", records=n_dedup, core_h=_dedup_hours(n_dedup, tables, m),
              shuffle=n_dedup * (120 + 60 + tables * POINT_BYTES + a.light_record_bytes) / GB,
              memory=(m.blocklist_mb_per_100k or 0) * a.eval_images / 1e5 or None,
              note=f"exact and equal-pHash copies by combiners; each image in {tables} level-1 tables of "
@@ -218,6 +223,13 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
         dict(stage="WriteShards", records=n_out, core_h=None, shuffle=n_out * (jpeg + a.light_record_bytes) / GB,
              memory=None, note=f"{n_out / 1e4:,.0f} shards of 10k; {n_out * jpeg / 1e12:,.1f} TB of JPEGs joined by bucket"),
     ]  # fmt: skip
+
+
+def _dedup_hours(images: float, tables: int, m: Measured) -> float | None:
+    """Beam's measured price per image and per table; without it, the unit searches alone."""
+    if m.dedup_us_fixed is not None and m.dedup_us_per_table is not None:
+        return images * (m.dedup_us_fixed + tables * m.dedup_us_per_table) / 1e6 / 3600
+    return images * tables / m.unit_search_rate / 3600 if m.unit_search_rate else None
 
 
 def _mb(entries: float, entry_bytes: float | None) -> float | None:
@@ -276,6 +288,8 @@ _SOURCES = {
     "label_rate": "bench_synsets.py, labels() with warm caches",
     "beam_text_rate": "bench_pipeline.py, text stages on Beam in-process, marginal",
     "beam_image_rate": "bench_pipeline.py, image stages on Beam in-process, marginal",
+    "dedup_us_fixed": "bench_dedup.py, Deduplicate on Beam in-process at 64k with 7, 28 and 84 tables: intercept",
+    "dedup_us_per_table": "bench_dedup.py, the same runs: CPU µs per image per level-1 table",
     "unit_search_rate": "scale_plan.py --measure, near_losers in 200 level-1 groups of 512 spread-out hashes",
     "worst_unit_seconds": "scale_plan.py --measure, near_losers on 1,000 hashes within 4 bits of one centre",
     "dict_entry_bytes": "scale_plan.py --measure, tracemalloc of 200k entries",

@@ -32,6 +32,7 @@ IMAGE_TOO_MANY_ALT_TEXTS = "image_too_many_alt_texts"
 PHASH_BITS = 64
 PHASH_HEX_CHARS = PHASH_BITS // 4
 MAX_RADIUS = 24
+DEDUP_MODES = ("near", "exact", "none")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class DedupConfig:
     larger groups are decided by combiners or split (``pipelines/best_per_key.py``,
     ``pipelines/near_stages.py``), so no worker ever holds more whatever the data.
     ``max_alt_texts``: ALIGN drops images with more than 1000 associated alt-texts.
+    ``mode``: ``near`` (exact copies, then near ones), ``exact`` (sha256 only), or ``none`` (no general
+    image dedup, as ALIGN: each distinct alt-text keeps its pair). The eval-set blocklist and the
+    alt-text count rule apply in every mode.
 
     Radius: measured by ``benchmarks/calibrate_phash.py`` on 25 real photos (12 mate-backgrounds + 13
     scikit-image), 19 edits of each, hashed through ``decode_and_resize`` at the shard size (256 px),
@@ -60,8 +64,11 @@ class DedupConfig:
     radius: int = 6
     max_group: int = 1000
     max_alt_texts: int = 1000
+    mode: str = "near"
 
     def __post_init__(self) -> None:
+        if self.mode not in DEDUP_MODES:
+            raise ValueError(f"DedupConfig: mode must be one of {', '.join(DEDUP_MODES)} (got {self.mode!r})")
         if not 0 <= self.radius <= MAX_RADIUS:
             raise ValueError(
                 f"DedupConfig: the pHash radius must be in 0..{MAX_RADIUS} (got {self.radius}); "

@@ -8,11 +8,12 @@ at least one of the ``C(B, k)`` tables. Looking for pairs only among hashes that
 therefore finds all of them (recall 100 %), and the exact distance check keeps precision 100 %.
 
 A table key has ``≈ k · 64 / B`` bits, so on spread-out hashes a key is shared by ``n / 2^bits`` of
-them: ``plan_tables`` picks the smallest ``B`` that keeps that at ``TARGET_BUCKET``, and the work is
-``n · C(B, k)`` sorted keys plus a bounded number of pair checks per hash. A run of equal keys larger
-than ``RUN_LIMIT`` (skewed data) is searched again on its remaining free bits, and a set too small or
-too concentrated to split (a dense cluster of near copies) is scanned in survivor order with an early
-exit, so a cluster of ``m`` near copies costs ``≈ m · BRUTE_BLOCK`` checks, not ``m²``.
+them: ``plan_tables`` picks the ``B`` with the least expected work (``C(B, k)`` sorts of ``n`` keys
+plus the pair checks inside the runs): the work per hash grows only when a larger ``n`` needs more
+tables, a step every few doublings. A run of equal keys larger than ``RUN_LIMIT`` (skewed data) is
+searched again on its remaining free bits, and a set too small or too concentrated to split (a dense
+cluster of near copies) is scanned in survivor order with an early exit, so a cluster of ``m`` near
+copies costs about ``m · BRUTE_BLOCK`` checks rather than ``m²``.
 
 The outcome: an image loses when ANY better image (smaller survivor order) lies within the radius.
 It depends only on the hashes and the order, never on how the work is split, so the Beam stage
@@ -24,17 +25,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
 
 PHASH_BITS = 64
-TARGET_BUCKET = 4  # expected hashes per table key on spread-out data
+CHECK_WEIGHT = (
+    0.35  # a pair check costs this share of a sorted key (fitted: bench_dedup at 1M, 8 and 9 blocks)
+)
 RUN_LIMIT = 64  # runs of equal keys above this are searched again on their remaining bits
 BRUTE_LIMIT = 96  # sets this small are scanned directly
 BRUTE_BLOCK = 256  # better hashes compared per step of the ordered scan
 MAX_TABLES = 1000
 NO_WINNER = np.iinfo(np.int64).max
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the high half mixes every key bit
+_HALF = np.uint64(32)
+_LOW = np.uint64(0xFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ def block_masks(bits: list[int], blocks: int) -> list[int]:
     return masks
 
 
+@lru_cache(maxsize=4096)
 def make_plan(radius: int, blocks: int, fixed_mask: int = 0) -> TablePlan:
     """The tables of ``blocks`` blocks over the bits outside ``fixed_mask`` (needs ``blocks > radius``)."""
     bits = free_bits(fixed_mask)
@@ -82,13 +90,16 @@ def make_plan(radius: int, blocks: int, fixed_mask: int = 0) -> TablePlan:
     return TablePlan(radius, blocks, keep, key_bits, masks)
 
 
-def plan_tables(
-    radius: int, n: int, fixed_mask: int = 0, target_bucket: float = TARGET_BUCKET
-) -> TablePlan | None:
-    """The fewest tables whose keys are shared by at most ``target_bucket`` of ``n`` spread-out hashes.
+def plan_cost(plan: TablePlan, n: int) -> float:
+    """Expected work on ``n`` spread-out hashes, in sorted keys: each table sorts ``n`` keys and checks
+    about ``n / 2^(key_bits + 1)`` pairs per hash, a check costing ``CHECK_WEIGHT`` of a sorted key."""
+    return plan.tables * (1 + CHECK_WEIGHT * n / 2 ** (plan.key_bits + 1))
 
-    ``None`` when no plan within ``MAX_TABLES`` has a key of at least one bit (too few free bits).
-    When none reaches the target, the plan with the most key bits within ``MAX_TABLES``.
+
+def plan_tables(radius: int, n: int, fixed_mask: int = 0) -> TablePlan | None:
+    """The plan with the least expected work (``plan_cost``) on ``n`` hashes, over at most ``MAX_TABLES``.
+
+    ``None`` when no plan has a key of at least one bit (too few free bits).
     """
     free = len(free_bits(fixed_mask))
     best = None
@@ -96,12 +107,8 @@ def plan_tables(
         if math.comb(blocks, blocks - radius) > MAX_TABLES:
             break
         plan = make_plan(radius, blocks, fixed_mask)
-        if plan.key_bits == 0:
-            continue
-        if best is None or plan.key_bits > best.key_bits:
+        if plan.key_bits and (best is None or plan_cost(plan, n) < plan_cost(best, n)):
             best = plan
-        if n / 2**plan.key_bits <= target_bucket:
-            return plan
     return best
 
 
@@ -150,27 +157,39 @@ class _Search:
 
     def table(self, members: np.ndarray, mask: int, fixed_mask: int, depth: int) -> None:
         """Pairs inside every run of equal keys of one table; large runs are searched again."""
-        keys = self.hashes[members] & np.uint64(mask)
-        perm = members[np.argsort(keys, kind="stable")]
+        # One plain sort of (32-bit digest of the key, position) packed into uint64: several times faster
+        # than an argsort of the keys. Two keys may share a digest; that only merges their runs (more
+        # pairs checked exactly, none missed), and the recursion's pigeonhole needs only the free bits.
+        values = self.hashes[members]
+        digest = ((values & np.uint64(mask)) * _SPREAD) >> _HALF
+        packed = np.sort((digest << _HALF) | np.arange(len(members), dtype=np.uint64))
         self.stats.sorted_keys += len(members)
-        sorted_keys = self.hashes[perm] & np.uint64(mask)
-        starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+        keys = packed >> _HALF
+        same = keys[1:] == keys[:-1]
+        if not same.any():
+            return
+        shared = np.zeros(len(keys), dtype=bool)  # in a run of two or more: the only ones with work to do
+        shared[1:] |= same
+        shared[:-1] |= same
+        where = np.flatnonzero(shared)
+        local = (packed[where] & _LOW).astype(np.int64)
+        perm, values, keys = members[local], values[local], keys[where]
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         sizes = np.diff(np.append(starts, len(perm)))
         run_of = np.repeat(np.arange(len(starts)), sizes)
         position = np.arange(len(perm)) - starts[run_of]
         size_of = sizes[run_of]
-        small = (size_of >= 2) & (size_of <= RUN_LIMIT)
+        small = size_of <= RUN_LIMIT
         if small.any():  # every pair inside every small run, built in one go
             self.stats.largest_unit = max(self.stats.largest_unit, int(size_of[small].max()))
             after = np.where(small, size_of - 1 - position, 0)  # partners later in the same run
             total = int(after.sum())
             first = np.repeat(np.arange(len(perm)), after)
-            step = np.arange(total) - np.repeat(np.cumsum(after) - after, after) + 1
-            a, b = perm[first], perm[first + step]
-            near = np.bitwise_count(self.hashes[a] ^ self.hashes[b]) <= self.radius
+            second = first + np.arange(total) - np.repeat(np.cumsum(after) - after, after) + 1
+            near = np.bitwise_count(values[first] ^ values[second]) <= self.radius
             self.stats.checks += total
             if near.any():
-                _offer(self.best, self.order, a[near], b[near])
+                _offer(self.best, self.order, perm[first[near]], perm[second[near]])
         for start, size in zip(starts[sizes > RUN_LIMIT], sizes[sizes > RUN_LIMIT], strict=True):
             self.run(perm[start : start + size], fixed_mask | mask, depth + 1)
 

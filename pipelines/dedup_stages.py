@@ -35,7 +35,8 @@ from filters.dedup import (
 from filters.eval_blocklist import EvalBlocklist
 from pipelines.best_per_key import Candidate, KeepBestPerKey
 from pipelines.files import local_copy
-from pipelines.near_stages import FindNearDuplicates, as_signed
+from pipelines.near_stages import FindNearDuplicates
+from pipelines.near_units import TARGET_GROUP, as_signed
 from pipelines.records import REJECTS, Record, count_kept, make_reject
 from pipelines.text_stages import caption_digest
 
@@ -96,6 +97,11 @@ def _candidate(record: Record) -> tuple[str, Candidate]:
     )
 
 
+def _counted(record: Record) -> Record:
+    count_kept(STAGE)
+    return record
+
+
 def _apply_losers(item: tuple[str, dict[str, list]]) -> Iterator:
     _, grouped = item
     verdicts = grouped["loser"]
@@ -111,10 +117,13 @@ def _apply_losers(item: tuple[str, dict[str, list]]) -> Iterator:
 class Deduplicate(beam.PTransform):
     """Light records with ``sha256``/``phash``/original sizes → ``(kept, rejects)``; stage ``dedup``."""
 
-    def __init__(self, config: DedupConfig, blocklist_path: str | None = None) -> None:
+    def __init__(
+        self, config: DedupConfig, blocklist_path: str | None = None, target_group: int = TARGET_GROUP
+    ) -> None:
         super().__init__()
         self._config = config
         self._blocklist_path = blocklist_path
+        self._target_group = target_group  # level-1 key size; benchmarks vary it to price a table
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         config = self._config
@@ -141,23 +150,29 @@ class Deduplicate(beam.PTransform):
         records = checked.kept
         rejects.append(checked[REJECTS])
 
+        if config.mode == "none":  # ALIGN: no general image dedup
+            kept = records | "CountKept" >> beam.Map(_counted)
+            return kept, rejects | "FlattenDedupRejects" >> beam.Flatten()
         exact_survivors, exact_losers = (
             records
             | "BySha256" >> beam.Map(_candidate)
             | "ExactDuplicates" >> KeepBestPerKey(EXACT_DUPLICATE, "same image as {best}", "sha256_group")
         )
-        distinct_survivors, equal_losers = (
-            exact_survivors
-            | "ByPhash" >> beam.Map(lambda candidate: (candidate[1], candidate))
-            | "EqualPhashes"
-            >> KeepBestPerKey(NEAR_DUPLICATE, "near {best} (pHash distance 0)", "phash_group")
-        )
-        near_losers = (
-            distinct_survivors
-            | "AsPoints" >> beam.Map(lambda c: (c[0], as_signed(int(c[1], 16)), c[2] * c[3]))
-            | "NearDuplicates" >> FindNearDuplicates(config.radius, config.max_group)
-        )
-        losers = (exact_losers, equal_losers, near_losers) | "AllLosers" >> beam.Flatten()
+        losers = [exact_losers]
+        if config.mode == "near":
+            distinct_survivors, equal_losers = (
+                exact_survivors
+                | "ByPhash" >> beam.Map(lambda candidate: (candidate[1], candidate))
+                | "EqualPhashes"
+                >> KeepBestPerKey(NEAR_DUPLICATE, "near {best} (pHash distance 0)", "phash_group")
+            )
+            near_losers = (
+                distinct_survivors
+                | "AsPoints" >> beam.Map(lambda c: (c[0], as_signed(int(c[1], 16)), c[2] * c[3]))
+                | "NearDuplicates" >> FindNearDuplicates(config.radius, config.max_group, self._target_group)
+            )
+            losers += [equal_losers, near_losers]
+        losers = losers | "AllLosers" >> beam.Flatten()
         applied = (
             {"record": records | "ByKey" >> beam.Map(lambda r: (r["key"], r)), "loser": losers}
             | "JoinLosers" >> beam.CoGroupByKey()

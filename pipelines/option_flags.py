@@ -12,7 +12,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters import balance
-from filters.dedup import DEFAULT_DEDUP
+from filters.dedup import DEDUP_MODES, DEFAULT_DEDUP
 from filters.image import DEFAULT_RULES
 from filters.synsets import LabelerConfig
 from filters.text import DEFAULT_TEXT_RULES
@@ -274,6 +274,13 @@ class CurationOptions(PipelineOptions):
             type=int,
             default=DEFAULT_DEDUP.radius,
             help="near-duplicates: pHashes within this Hamming distance",
+        )
+        add(
+            "--dedup",
+            default=DEFAULT_DEDUP.mode,
+            choices=DEDUP_MODES,
+            help="image dedup: near (exact copies, then pHash near copies), exact (sha256 only), or none "
+            "(ALIGN); the eval blocklist and --max_alt_texts_per_image apply in every mode",
         )
         add(
             "--dedup_max_group",

@@ -208,6 +208,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         "--phash_radius/--dedup_max_group/--max_alt_texts_per_image",
         radius=args.phash_radius,
         max_group=args.dedup_max_group,
+        mode=args.dedup,
         max_alt_texts=args.max_alt_texts_per_image,
     )
     _require(dedup.max_alt_texts >= 1, "--max_alt_texts_per_image must be at least 1")

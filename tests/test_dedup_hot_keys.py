@@ -14,7 +14,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from filters.dedup import EXACT_DUPLICATE, NEAR_DUPLICATE, DedupConfig, HashedImage, reference_losers
 from filters.near_search import NO_WINNER, brute_force_losers
 from pipelines.dedup_stages import Deduplicate
-from pipelines.near_stages import FindNearDuplicates, as_signed, level_one_plan
+from pipelines.near_stages import FindNearDuplicates
+from pipelines.near_units import as_signed, level_one_plan
 
 OUT: dict[str, list] = {}
 
@@ -154,3 +155,17 @@ def test_find_near_duplicates_equals_brute_force_with_deeper_level_one_tables(
         winner = by_key[detail.split()[1]]
         assert reason == NEAR_DUPLICATE and (-winner[2], winner[0]) < (-by_key[key][2], key)
         assert f"(pHash distance {((winner[1] ^ by_key[key][1]) % 2**64).bit_count()})" in detail
+
+
+@pytest.mark.parametrize("mode", ["near", "exact", "none"])
+def test_dedup_modes_keep_what_they_promise(mode: str) -> None:
+    records = _planted(6, 300)
+    records.append({**records[0], "key": "copy-of-first"})  # a byte copy
+    crowded = [{**_record(f"alt{i:04d}", "crowded", 12345), "caption": f"alt {i}"} for i in range(1_001)]
+    out, _ = _dedup(records + crowded, DedupConfig(mode=mode))
+    reasons = {r["reason"] for r in out["rejects"]}
+    expected = {"image_too_many_alt_texts", EXACT_DUPLICATE, NEAR_DUPLICATE}
+    expected -= {"near": set(), "exact": {NEAR_DUPLICATE}, "none": {EXACT_DUPLICATE, NEAR_DUPLICATE}}[mode]
+    assert reasons == expected
+    assert sum(r["reason"] == "image_too_many_alt_texts" for r in out["rejects"]) == 1_001
+    assert len(out["kept"]) + len(out["rejects"]) == len(records) + len(crowded)
