@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.dedup import DedupConfig
 from pipelines.dedup_stages import Deduplicate
-from pipelines.near_units import TARGET_GROUP, level_one_plan
+from pipelines.near_units import level_one_plan
 
 COUNTS: dict[str, int] = {}
 
@@ -32,14 +32,14 @@ def _record(key: str, sha: str, phash: int, width: int) -> dict:
             "original_width": width, "original_height": 300}  # fmt: skip
 
 
-def run_dedup(records: list[dict], radius: int, target_group: int = TARGET_GROUP) -> dict:
+def run_dedup(records: list[dict], radius: int, level_one_target: float | None = None) -> dict:
     """Seconds, CPU seconds of this process, kept/rejected counts and the largest unit of each grouped step."""
     COUNTS.clear()
     pipeline = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
     kept, rejects = (
         pipeline
         | beam.Create(records, reshuffle=False)
-        | Deduplicate(DedupConfig(radius=radius), target_group=target_group)
+        | Deduplicate(DedupConfig(radius=radius), level_one_target=level_one_target)
     )
     for label, pcollection in (("kept", kept), ("rejects", rejects)):
         _ = (

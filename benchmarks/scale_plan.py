@@ -32,7 +32,7 @@ from filters.eval_blocklist import EvalBlocklist, EvalEntry
 from filters.image import process_image
 from filters.near_search import near_losers
 from filters.rare_tokens import TokenFrequencyTable
-from pipelines.near_units import TARGET_GROUP, level_one_plan
+from pipelines.near_units import level_one_plan, target_group
 
 GB = 1e9
 POINT_BYTES = 60  # (table, key) + (sample key, pHash, pixels) as one shuffled element
@@ -66,6 +66,7 @@ class Assumptions:
     efficiency: float = 0.7  # share of vCPU time spent in the stage's own code
     read_rate: float = 20_000  # rows/s per core to read parquet into records
     phash_radius: int = DEFAULT_DEDUP.radius  # the near-duplicate radius (sets the level-1 tables)
+    dedup_max_group: int = DEFAULT_DEDUP.max_group  # --dedup_max_group: hashes per unit, sets the tables too
 
 
 @dataclass
@@ -101,10 +102,10 @@ def _allocated(build: Callable[[], object]) -> tuple[float, object]:
     return size, value
 
 
-def measure(m: Measured) -> None:
+def measure(m: Measured, a: Assumptions) -> None:
     """Fills the ``--measure`` figures with the project's own functions on this machine."""
     rng = random.Random(0)
-    m.unit_search_rate, m.worst_unit_seconds = _unit_search(rng)
+    m.unit_search_rate, m.worst_unit_seconds = _unit_search(rng, a)
     n = 200_000
     size, _ = _allocated(
         lambda: {hashlib.blake2b(str(i).encode(), digest_size=16).digest(): i for i in range(n)}
@@ -126,23 +127,23 @@ def measure(m: Measured) -> None:
     m.jpeg_kb = _stored_jpeg_kb()
 
 
-def _unit_search(rng: random.Random) -> tuple[float, float]:
-    """Hashes/s inside level-1 groups of the planned size, and the seconds of a dense unit of max_group."""
-    plan = level_one_plan(DEFAULT_DEDUP.radius, 10**9)
-    mask, radius = plan.masks[0], DEFAULT_DEDUP.radius
+def _unit_search(rng: random.Random, a: Assumptions) -> tuple[float, float]:
+    """Hashes/s inside a level-1 unit of the planned size, and the seconds of a dense unit of max_group."""
+    n_dedup, radius, plan = _dedup_plan(a)
+    size = int(min(n_dedup / 2**plan.key_bits, a.dedup_max_group))
+    mask = plan.masks[0]
+    units = max(1, 200_000 // size)
     groups = []
-    for _ in range(200):  # spread-out hashes that share table 0's key: what a unit holds on web data
+    for _ in range(units):  # spread-out hashes that share table 0's key: what a unit holds on web data
         key = rng.getrandbits(64) & mask
-        groups.append(
-            np.array([(rng.getrandbits(64) & ~mask) | key for _ in range(TARGET_GROUP)], dtype=np.uint64)
-        )
+        groups.append(np.array([(rng.getrandbits(64) & ~mask) | key for _ in range(size)], dtype=np.uint64))
     start = time.process_time()
     for group in groups:
         near_losers(group, np.arange(len(group)), radius, fixed_mask=mask)
-    rate = len(groups) * TARGET_GROUP / (time.process_time() - start)
+    rate = units * size / (time.process_time() - start)
     centre = rng.getrandbits(64)
     dense = set()
-    while len(dense) < DEFAULT_DEDUP.max_group:
+    while len(dense) < a.dedup_max_group:
         value = centre
         for bit in rng.sample(range(64), rng.randint(1, 4)):
             value ^= 1 << bit
@@ -150,6 +151,16 @@ def _unit_search(rng: random.Random) -> tuple[float, float]:
     start = time.process_time()
     near_losers(np.array(sorted(dense), dtype=np.uint64), np.arange(len(dense)), radius)
     return rate, time.process_time() - start
+
+
+def _dedup_plan(a: Assumptions):
+    n_dedup = a.pool * a.survive_text * a.survive_shared * a.survive_match * a.survive_pre_balance
+    n_dedup *= a.survive_fetch * a.survive_image
+    return (
+        n_dedup,
+        a.phash_radius,
+        level_one_plan(a.phash_radius, int(n_dedup), target_group(a.dedup_max_group)),
+    )
 
 
 def _stored_jpeg_kb() -> float:
@@ -175,8 +186,8 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
     n_final = n_dedup * a.survive_dedup
     n_out = n_final * a.survive_final
     jpeg = (m.jpeg_kb or 0) * 1e3
-    tables = level_one_plan(a.phash_radius, int(n_dedup)).tables
-    key_bits = level_one_plan(a.phash_radius, int(n_dedup)).key_bits
+    _, _, near_plan = _dedup_plan(a)
+    tables, key_bits = near_plan.tables, near_plan.key_bits
     fetch_bytes = n_fetch * a.image_kb * 1e3
     fetch_hours = (
         max(n_fetch / (a.workers * a.fetches_per_worker), fetch_bytes * 8 / (a.workers * a.worker_gbps * 1e9))
@@ -214,7 +225,7 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
              memory=(m.blocklist_mb_per_100k or 0) * a.eval_images / 1e5 or None,
              note=f"exact and equal-pHash copies by combiners; each image in {tables} level-1 tables of "
                   f"{key_bits} bits (~{n_dedup / 2**key_bits:,.0f} per key), no unit over "
-                  f"{DEFAULT_DEDUP.max_group:,} hashes; slowest unit (dense cluster) "
+                  f"{a.dedup_max_group:,} hashes; slowest unit (dense cluster) "
                   f"{_fmt(m.worst_unit_seconds, '.2f')} s"),
         dict(stage="BalanceQueries", records=n_final, core_h=None, shuffle=n_final * 40 / GB, memory=None,
              note="exact 20k cap, same tuple combine"),
@@ -226,10 +237,11 @@ def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
 
 
 def _dedup_hours(images: float, tables: int, m: Measured) -> float | None:
-    """Beam's measured price per image and per table; without it, the unit searches alone."""
-    if m.dedup_us_fixed is not None and m.dedup_us_per_table is not None:
-        return images * (m.dedup_us_fixed + tables * m.dedup_us_per_table) / 1e6 / 3600
-    return images * tables / m.unit_search_rate / 3600 if m.unit_search_rate else None
+    """Beam's measured price per image and per table, plus the searches inside units of the planned size."""
+    if m.dedup_us_fixed is None or m.dedup_us_per_table is None or not m.unit_search_rate:
+        return None
+    per_image_us = m.dedup_us_fixed + tables * (m.dedup_us_per_table + 1e6 / m.unit_search_rate)
+    return images * per_image_us / 1e6 / 3600
 
 
 def _mb(entries: float, entry_bytes: float | None) -> float | None:
@@ -290,8 +302,8 @@ _SOURCES = {
     "beam_image_rate": "bench_pipeline.py, image stages on Beam in-process, marginal",
     "dedup_us_fixed": "bench_dedup.py, Deduplicate on Beam in-process at 64k with 7, 28 and 84 tables: intercept",
     "dedup_us_per_table": "bench_dedup.py, the same runs: CPU µs per image per level-1 table",
-    "unit_search_rate": "scale_plan.py --measure, near_losers in 200 level-1 groups of 512 spread-out hashes",
-    "worst_unit_seconds": "scale_plan.py --measure, near_losers on 1,000 hashes within 4 bits of one centre",
+    "unit_search_rate": "scale_plan.py --measure, near_losers in level-1 units of the planned size (spread-out)",
+    "worst_unit_seconds": "scale_plan.py --measure, near_losers on dedup_max_group hashes within 4 bits of one centre",
     "dict_entry_bytes": "scale_plan.py --measure, tracemalloc of 200k entries",
     "token_table_mb": "scale_plan.py --measure, TokenFrequencyTable scaled to 1M + 1M",
     "blocklist_mb_per_100k": "scale_plan.py --measure, EvalBlocklist of 100k entries",
@@ -311,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     a = Assumptions(**{f.name: args[f.name] for f in fields(Assumptions)})
     m = Measured(**{f.name: args[f.name] for f in fields(Measured)})
     if args["measure"]:
-        measure(m)
+        measure(m, a)
     print(render(a, m))
     return 0
 

@@ -36,7 +36,7 @@ from filters.eval_blocklist import EvalBlocklist
 from pipelines.best_per_key import Candidate, KeepBestPerKey
 from pipelines.files import local_copy
 from pipelines.near_stages import FindNearDuplicates
-from pipelines.near_units import TARGET_GROUP, as_signed
+from pipelines.near_units import as_signed
 from pipelines.records import REJECTS, Record, count_kept, make_reject
 from pipelines.text_stages import caption_digest
 
@@ -118,12 +118,14 @@ class Deduplicate(beam.PTransform):
     """Light records with ``sha256``/``phash``/original sizes → ``(kept, rejects)``; stage ``dedup``."""
 
     def __init__(
-        self, config: DedupConfig, blocklist_path: str | None = None, target_group: int = TARGET_GROUP
+        self, config: DedupConfig, blocklist_path: str | None = None, level_one_target: float | None = None
     ) -> None:
         super().__init__()
         self._config = config
         self._blocklist_path = blocklist_path
-        self._target_group = target_group  # level-1 key size; benchmarks vary it to price a table
+        self._level_one_target = (
+            level_one_target  # default: from max_group; benchmarks vary it to price a table
+        )
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         config = self._config
@@ -169,7 +171,8 @@ class Deduplicate(beam.PTransform):
             near_losers = (
                 distinct_survivors
                 | "AsPoints" >> beam.Map(lambda c: (c[0], as_signed(int(c[1], 16)), c[2] * c[3]))
-                | "NearDuplicates" >> FindNearDuplicates(config.radius, config.max_group, self._target_group)
+                | "NearDuplicates"
+                >> FindNearDuplicates(config.radius, config.max_group, self._level_one_target)
             )
             losers += [equal_losers, near_losers]
         losers = losers | "AllLosers" >> beam.Flatten()

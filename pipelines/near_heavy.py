@@ -1,7 +1,7 @@
 """SearchHeavyKeys: a level-1 table key with more members than one unit may hold, searched in bounded units.
 
 A heavy key comes from skewed data, typically a dense cluster of near copies of one viral image (the
-level-1 plan keeps spread-out keys near ``TARGET_GROUP``). Splitting it into chunks and comparing every
+level-1 plan keeps spread-out keys near 0.6 · ``max_group``). Splitting it into chunks and comparing every
 pair of chunks would be exact but quadratic in the key's size, so it goes in two passes, the Beam
 form of the in-memory search's ordered scan with an early exit:
 

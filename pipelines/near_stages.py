@@ -5,7 +5,7 @@ first level of those tables becomes the shuffle key, and the rest of the search 
 
 1. ``Count`` the distinct hashes (``n``) and pick the level-1 plan from it
    (``near_units.level_one_plan``): the fewest tables whose keys are shared by at most
-   ``target_group`` of ``n`` spread-out hashes. Each hash is emitted once per table, keyed
+   ``0.6 · max_group`` of ``n`` spread-out hashes (``near_units.target_group``). Each hash is emitted once per table, keyed
    ``(keep, table, masked value)``.
 2. A combiner counts every key. A key with at most ``max_group`` members is one unit
    (``GroupByKey``); a heavier one (skewed data: a dense cluster of near copies) goes to
@@ -25,13 +25,13 @@ from collections.abc import Iterable, Iterator
 import apache_beam as beam
 
 from pipelines.near_heavy import SearchHeavyKeys
-from pipelines.near_units import TARGET_GROUP, Point, as_signed, level_one_plan, unit_losers
+from pipelines.near_units import Point, as_signed, level_one_plan, target_group, unit_losers
 
 MAX_GROUP = 1000
 
 
-def _table_keys(point: Point, radius: int, n: int, target_group: int) -> Iterator[tuple[tuple, Point]]:
-    plan = level_one_plan(radius, n, target_group)
+def _table_keys(point: Point, radius: int, n: int, target: float) -> Iterator[tuple[tuple, Point]]:
+    plan = level_one_plan(radius, n, target)
     for table, mask in enumerate(plan.masks):
         yield (plan.keep, table, as_signed(point[1] & mask)), point
 
@@ -51,11 +51,14 @@ def _search_light(item: tuple[tuple, Iterable[Point]], radius: int, metric) -> l
 class FindNearDuplicates(beam.PTransform):
     """``(sample key, signed pHash int, pixels)``, distinct pHashes → ``(loser key, (reason, detail))``."""
 
-    def __init__(self, radius: int, max_group: int = MAX_GROUP, target_group: float = TARGET_GROUP) -> None:
+    def __init__(
+        self, radius: int, max_group: int = MAX_GROUP, level_one_target: float | None = None
+    ) -> None:
         super().__init__()
-        if max_group < 3 or not target_group > 0:
-            raise ValueError(f"need max_group >= 3 and target_group > 0 (got {max_group}, {target_group})")
-        self._radius, self._max_group, self._target_group = radius, max_group, target_group
+        target = target_group(max_group) if level_one_target is None else level_one_target
+        if max_group < 3 or not target > 0:
+            raise ValueError(f"need max_group >= 3 and a level-1 target > 0 (got {max_group}, {target})")
+        self._radius, self._max_group, self._target_group = radius, max_group, target
 
     def expand(self, points: beam.PCollection) -> beam.PCollection:
         radius, max_group = self._radius, self._max_group

@@ -11,7 +11,7 @@ from filters.near_search import NO_WINNER, TablePlan, make_plan, near_losers
 
 Point = tuple[str, int, int]  # sample key, pHash as a signed 64-bit int (Beam's int coder), original pixels
 Verdict = tuple[str, str]  # (reason, detail)
-TARGET_GROUP = 512
+TARGET_SHARE = 0.6  # level-1 keys aim at this share of max_group: a spread-out key's size varies
 UNSIGNED = (1 << 64) - 1
 
 
@@ -21,7 +21,12 @@ def table_plan(radius: int, keep: int) -> TablePlan:
     return make_plan(radius, radius + keep)
 
 
-def level_one_plan(radius: int, n: int, target_group: int = TARGET_GROUP) -> TablePlan:
+def target_group(max_group: int) -> float:
+    """The level-1 key size the plan aims at: room below ``max_group`` for a key's random excess."""
+    return TARGET_SHARE * max_group
+
+
+def level_one_plan(radius: int, n: int, target_group: float) -> TablePlan:
     """The fewest level-1 tables whose keys hold at most ``target_group`` of ``n`` spread-out hashes."""
     keep = 1
     while n / 2 ** table_plan(radius, keep).key_bits > target_group and radius + keep < 64 and keep < 4:
