@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import json
 import tarfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from filters.decision import KEEP, Reason, Verdict
-from filters.dedup import DEFAULT_DEDUP, EVAL_DUPLICATE, hamming, phash_hex, sha256_hex
+from filters.dedup import DEFAULT_DEDUP, EVAL_DUPLICATE, phash_hex, sha256_hex
 from filters.image import DEFAULT_RULES, ImageRules, decode_and_resize
 from filters.near_search import make_plan
 
 FORMAT_VERSION = 1
+MAX_CANDIDATES = 1024  # entries one table key may share before the index uses longer keys
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
 
@@ -54,19 +57,28 @@ class EvalBlocklist:
     output_side: int = DEFAULT_RULES.output_side
     skipped: dict[str, int] = field(default_factory=dict)
     _by_sha: dict[str, int] = field(init=False, repr=False, compare=False)
+    last_candidates: int = field(
+        default=0, init=False, repr=False, compare=False
+    )  # compared by the last find
     _masks: tuple[int, ...] = field(init=False, repr=False, compare=False)
-    _by_table: dict[tuple[int, int], list[int]] = field(init=False, repr=False, compare=False)
+    _hashes: np.ndarray = field(init=False, repr=False, compare=False)
+    _tables: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # C(r + 2, 2) tables of ~2 · 64 / (r + 2) bits: an entry shares a key with ~n / 2^16 others at r = 6
-        self._masks = make_plan(self.radius, self.radius + 2).masks
         self._by_sha = {}
-        self._by_table = defaultdict(list)
         for position, entry in enumerate(self.entries):
             self._by_sha.setdefault(entry.sha256, position)
-            value = int(entry.phash, 16)
-            for table, mask in enumerate(self._masks):
-                self._by_table[table, value & mask].append(position)
+        self._hashes = np.array([int(entry.phash, 16) for entry in self.entries], dtype=np.uint64)
+        # keys of one block (r + 1 tables) while they hold at most MAX_CANDIDATES entries, else of two
+        plan = make_plan(self.radius, self.radius + 1)
+        if len(self.entries) / 2**plan.key_bits > MAX_CANDIDATES:
+            plan = make_plan(self.radius, self.radius + 2)
+        self._masks = plan.masks
+        self._tables = []  # per table: the entries' keys sorted, and their positions
+        for mask in self._masks:
+            keys = self._hashes & np.uint64(mask)
+            order = np.argsort(keys, kind="stable")
+            self._tables.append((keys[order], order))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -91,14 +103,17 @@ class EvalBlocklist:
             value = None
         if value is None:  # a malformed candidate hash cannot match anything
             return None
-        seen: set[int] = set()
-        for table, mask in enumerate(self._masks):
-            for position in self._by_table.get((table, value & mask), ()):
-                if position not in seen:
-                    seen.add(position)
-                    if hamming(phash, self.entries[position].phash) <= radius:
-                        return self.entries[position]
-        return None
+        self.last_candidates, first = 0, None
+        for mask, (keys, order) in zip(self._masks, self._tables, strict=True):
+            key = np.uint64(value & mask)
+            low, high = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+            if high > low:
+                self.last_candidates += int(high - low)
+                positions = order[low:high]
+                near = positions[np.bitwise_count(self._hashes[positions] ^ np.uint64(value)) <= radius]
+                if len(near):
+                    first = int(near.min()) if first is None else min(first, int(near.min()))
+        return None if first is None else self.entries[first]  # the first entry that matches
 
     def check(self, sha256: str | None, phash: str | None, radius: int | None = None) -> Verdict:
         """``eval_duplicate`` when the image matches an evaluation image exactly or within ``radius``."""
