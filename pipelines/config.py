@@ -26,7 +26,8 @@ class CurationConfig:
     output: str
     overwrite: bool
     replaces: tuple[str, ...]  # the previous dataset's files --overwrite deletes (pipelines.output_dir)
-    allowlist: str
+    allowlist: str | None  # None: a recipe that matches no queries (no matching, no per-query balance)
+    recipe: str | None
     case_sensitive_match: bool
     text: TextRules
     rare_tokens: str

@@ -34,11 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_optional_extras()
     # Beam and the stages are imported after the filter above is in place.
     from pipelines.job import OptionError, prepare, run
+    from pipelines.options import RecipePrinted
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         config, options = prepare(argv)
         lines = run(config, options)
+    except RecipePrinted as printed:
+        print(printed)
+        return 0
     except OptionError as error:
         print(f"curate: error: {error}", file=sys.stderr)
         return 2

@@ -129,13 +129,17 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     records = stage(
         records, "DropSharedAltTexts", DropSharedAltTexts(config.text.max_images_per_text), "shared_alt_text"
     )
-    matched = stage(
-        records, "MatchQueries", MatchQueries(config.allowlist, config.case_sensitive_match), "match"
-    )
-    records = matched
-    if config.fetches:
+    # A recipe without a query list (ALIGN) neither matches nor balances.
+    queries = config.allowlist is not None
+    if queries:
+        records = stage(
+            records, "MatchQueries", MatchQueries(config.allowlist, config.case_sensitive_match), "match"
+        )
+    matched = records
+    if config.fetches and queries:
         pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)
         records = stage(records, "BalanceBeforeDownload", pre, match_stages.PRE_DOWNLOAD_STAGE)
+    if config.fetches:
         fetch = FetchConfig(**config.fetch)
         if config.keep_fetched:
             keep = FetchKeepingResults(
@@ -157,8 +161,10 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image, examples), "image")
     light, payloads = records | "SplitPayloads" >> SplitPayloads()
     deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)), "dedup")
-    final = BalanceQueries(match_stages.FINAL_STAGE, config.balance, config.per_query_cap, seed)
-    balanced = stage(deduplicated, "BalanceQueries", final, match_stages.FINAL_STAGE)
+    balanced = deduplicated
+    if queries:
+        final = BalanceQueries(match_stages.FINAL_STAGE, config.balance, config.per_query_cap, seed)
+        balanced = stage(deduplicated, "BalanceQueries", final, match_stages.FINAL_STAGE)
     labelled = balanced | "LabelSynsets" >> LabelSynsets(config.labeler)
 
     artefacts = {"vocabulary": labelled | "BuildVocabulary" >> BuildVocabulary(out, config.v_tau)}
@@ -185,9 +191,12 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     )
     funnel_inputs = (read, all_rejects, labelled) + ((domains,) if domains is not None else ())
     artefacts["stats"] = funnel_inputs | "WriteFunnel" >> WriteFunnel(out, stages)
-    artefacts["query_counts"] = (matched, deduplicated, labelled) | "WriteQueryCounts" >> WriteQueryCounts(
-        out, config.balance, config.per_query_cap
-    )
+    if queries:
+        artefacts["query_counts"] = (
+            matched,
+            deduplicated,
+            labelled,
+        ) | "WriteQueryCounts" >> WriteQueryCounts(out, config.balance, config.per_query_cap)
     if is_eval_set(config.eval_blocklist):
         artefacts["eval_blocklist"] = pipeline | "BlocklistName" >> beam.Create([EVAL_BLOCKLIST_FILE])
     if config.report:

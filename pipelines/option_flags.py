@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from filters import balance
 from filters.dedup import DEDUP_MODES, DEFAULT_DEDUP
 from filters.image import DEFAULT_RULES
+from filters.recipes import RECIPES
 from filters.synsets import LabelerConfig
 from filters.text import DEFAULT_TEXT_RULES
 from filters.thumbnails import DEFAULT_MAX_BYTES
@@ -62,7 +63,21 @@ class CurationOptions(PipelineOptions):
         add("--output", help="dataset directory to write (local, gs://, s3://)")
         add("--overwrite", action="store_true", help="replace a dataset already in --output")
         add(
-            "--allowlist", help="query allowlist (MetaCLIP-style JSON list of strings, or one entry per line)"
+            "--allowlist",
+            help="query allowlist (MetaCLIP-style JSON list of strings, or one entry per line); needed "
+            "unless --recipe names one that matches no queries (align, datacomp-basic, coyo)",
+        )
+        add(
+            "--recipe",
+            choices=tuple(RECIPES),
+            help="a published recipe's settings as the defaults (explicit options still win); "
+            "see --print-recipe",
+        )
+        add(
+            "--print-recipe",
+            dest="print_recipe",
+            choices=tuple(RECIPES),
+            help="print a recipe's source, settings and what it leaves out, then exit",
         )
         add("--case_sensitive_match", action="store_true", help="MetaCLIP's case-sensitive matching")
         add(

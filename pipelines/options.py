@@ -21,6 +21,7 @@ from filters.dedup import DedupConfig
 from filters.eval_blocklist import EvalBlocklist
 from filters.image import ImageRules
 from filters.rare_tokens import TokenFrequencyTable
+from filters.recipes import Recipe, recipe_named
 from filters.synsets import LabelerConfig, perceptron_data_installed
 from filters.text import TextRules
 from pipelines.beam_flags import check_beam_flags
@@ -40,6 +41,24 @@ __all__ = ["CurationOptions", "OptionError", "check_filesystem", "is_eval_set", 
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse would print usage and exit; we want one line
         raise OptionError(message)
+
+
+class RecipePrinted(Exception):
+    """``--print-recipe``: the message is the recipe as text."""
+
+
+def recipe_text(recipe: Recipe) -> str:
+    """What ``--print-recipe`` prints: the source, the settings as curate options, what is left out."""
+    lines = [f"recipe {recipe.name}: {recipe.source}", "settings (curate options; given options win):"]
+    lines += [f"  --{name} {value}" for name, value in recipe.settings.items()]
+    lines.append(
+        "  --allowlist PATH is needed"
+        if recipe.matches_queries
+        else "  no --allowlist: no query matching or balance"
+    )
+    if recipe.missing:
+        lines += ["not run by this project yet:", *(f"  - {item}" for item in recipe.missing)]
+    return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,6 +118,12 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     """Parses and validates the curation flags; returns the config and the flags left for Beam."""
     own = parser()
     args, beam_args = own.parse_known_args(argv)
+    if args.print_recipe:
+        raise RecipePrinted(recipe_text(recipe_named(args.print_recipe)))
+    recipe = recipe_named(args.recipe) if args.recipe else None
+    if recipe is not None:  # the recipe's values become defaults; options given on the command line win
+        own.set_defaults(**recipe.settings)
+        args, beam_args = own.parse_known_args(argv)
     check_beam_flags(beam_args, [s for a in own._actions for s in a.option_strings], fail)
     # Object stores read their settings (S3's region and keys, ...) from Beam's flags; the pipeline
     # sets the same options again when it is built.
@@ -118,7 +143,13 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
     _require(bool(args.output), "--output is required: the dataset directory to write")
     columns = Columns(url=args.url_column, caption=args.caption_column, key=args.key_column or None)
     check_columns(inputs[0], columns)
-    _require(bool(args.allowlist), "--allowlist is required: the query list pairs are matched against")
+    if recipe is None or recipe.matches_queries:
+        _require(bool(args.allowlist), "--allowlist is required: the query list pairs are matched against")
+    else:
+        _require(
+            not args.allowlist,
+            f"--recipe {recipe.name} matches no query list: drop --allowlist, or use --recipe wit/metaclip",
+        )
     _require(
         len({unit.format == "webdataset" for unit in inputs}) == 1,
         "--input mixes WebDataset shards and candidate tables: curate them in separate runs",
@@ -225,7 +256,8 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         output=args.output.rstrip("/") or "/",
         overwrite=args.overwrite,
         replaces=replaces,
-        allowlist=args.allowlist,
+        allowlist=args.allowlist or None,
+        recipe=args.recipe,
         case_sensitive_match=args.case_sensitive_match,
         text=text,
         rare_tokens=rare,

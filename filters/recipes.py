@@ -1,0 +1,106 @@
+"""Published curation recipes by name: the ``curate`` settings each paper's rules map to.
+
+``curate --recipe NAME`` takes these as its defaults (an option given on the command line still wins);
+``curate --print-recipe NAME`` shows them. A recipe that matches no query list (ALIGN, DataComp's basic
+filter, COYO-700M) runs without ``--allowlist``: no query matching and no per-query balance. What a
+paper does that this project does not (yet) is listed in ``missing``, so a recipe never claims more
+than it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """``settings``: curate option destinations → values. ``matches_queries``: needs ``--allowlist``."""
+
+    name: str
+    source: str
+    matches_queries: bool
+    settings: dict[str, Any]
+    missing: tuple[str, ...] = field(default=())
+
+
+# Shared by the ALIGN-style recipes: ALIGN's image rule (shorter side > 200 px, aspect < 3).
+_ALIGN_IMAGE = {"min_image_side": 200, "max_aspect_ratio": 3.0}
+
+RECIPES: dict[str, Recipe] = {
+    "align": Recipe(
+        "align",
+        "Jia et al. 2021, ALIGN §3: no query list; alt-texts of 3-20 words, shared by <= 10 images, "
+        "rare tokens dropped; shorter side > 200 px, aspect < 3; images with > 1000 alt-texts dropped; "
+        "(near-)duplicates of evaluation images dropped; no general image dedup",
+        False,
+        {
+            "min_words": 3,
+            "max_words": 20,
+            "max_images_per_alt_text": 10,
+            "rare_tokens": "pool",
+            **_ALIGN_IMAGE,
+            "max_alt_texts_per_image": 1000,
+            "dedup": "none",
+        },
+        ("pornographic images (filters/nsfw_image.py exists; its pipeline stage is not wired yet)",),
+    ),
+    "wit": Recipe(
+        "wit",
+        "Radford et al. 2021, CLIP §2.2 (WIT): pairs whose text contains one of ~500k queries, "
+        "at most 20,000 pairs per query",
+        True,
+        {"balance": "exact", "per_query_cap": 20_000},
+    ),
+    "metaclip": Recipe(
+        "metaclip",
+        "Xu et al. 2024, MetaCLIP §3: match against the 500k metadata entries, then balanced sampling "
+        "with t = 20,000 (an entry matched by n pairs keeps each with probability min(1, t / n))",
+        True,
+        {"balance": "metaclip", "per_query_cap": 20_000},
+        ("MetaCLIP's raw substring matching (this matcher requires word boundaries)",),
+    ),
+    "datacomp-basic": Recipe(
+        "datacomp-basic",
+        "Gadre et al. 2023, DataComp basic filtering: English captions with > 2 words and > 5 characters, "
+        "images with shorter side >= 200 px and aspect <= 3",
+        False,
+        {
+            "min_words": 3,
+            "max_words": 10_000,
+            "max_images_per_alt_text": 10**9,
+            "rare_tokens": "off",
+            "min_image_side": 200,
+            "max_aspect_ratio": 3.0,
+            "dedup": "none",
+        },
+        (
+            "the English filter (fastText; filters/language.py has CLD2, not wired yet)",
+            "the > 5 characters rule (3 words are at least 5 characters but for e.g. 'a b c')",
+        ),
+    ),
+    "coyo": Recipe(
+        "coyo",
+        "Byeon et al. 2022, COYO-700M: image >= 5 KB, aspect <= 3, shorter side >= 200 px; text of 3-256 "
+        "words, texts appearing > 10 times dropped; pHash near-duplicates of evaluation images dropped",
+        False,
+        {
+            "min_image_file_bytes": 5_000,
+            "min_image_side": 200,
+            "max_aspect_ratio": 3.0,
+            "min_words": 3,
+            "max_words": 256,
+            "max_images_per_alt_text": 10,
+            "rare_tokens": "off",
+            "dedup": "none",
+        },
+        ("'text must contain a noun'", "the NSFW image and text filters (not wired yet)"),
+    ),
+}
+
+
+def recipe_named(name: str) -> Recipe:
+    """The recipe called ``name``; ``ValueError`` naming the known ones otherwise."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
