@@ -62,10 +62,12 @@ RECIPES: dict[str, Recipe] = {
     ),
     "datacomp-basic": Recipe(
         "datacomp-basic",
-        "Gadre et al. 2023, DataComp basic filtering: English captions with > 2 words and > 5 characters, "
+        "Gadre et al. 2023, DataComp basic filtering: English captions (fastText) with > 2 words and > 5 "
+        "characters, "
         "images with shorter side >= 200 px and aspect <= 3",
         False,
         {
+            "languages": "en",
             "min_words": 3,
             "max_words": 10_000,
             "max_images_per_alt_text": 10**9,
@@ -75,14 +77,15 @@ RECIPES: dict[str, Recipe] = {
             "dedup": "none",
         },
         (
-            "the English filter (fastText; filters/language.py has CLD2, not wired yet)",
+            "fastText's language identifier (the English filter here is CLD2's)",
             "the > 5 characters rule (3 words are at least 5 characters but for e.g. 'a b c')",
         ),
     ),
     "coyo": Recipe(
         "coyo",
         "Byeon et al. 2022, COYO-700M: image >= 5 KB, aspect <= 3, shorter side >= 200 px; text of 3-256 "
-        "words, texts appearing > 10 times dropped; pHash near-duplicates of evaluation images dropped",
+        "words, texts appearing > 10 times dropped, explicit texts dropped by a word list; pHash "
+        "near-duplicates of evaluation images dropped",
         False,
         {
             "min_image_file_bytes": 5_000,
@@ -93,8 +96,9 @@ RECIPES: dict[str, Recipe] = {
             "max_images_per_alt_text": 10,
             "rare_tokens": "off",
             "dedup": "none",
+            "drop_explicit_text": True,
         },
-        ("'text must contain a noun'", "the NSFW image and text filters (not wired yet)"),
+        ("'text must contain a noun'", "the NSFW image filter (filters/nsfw_image.py exists; not wired yet)"),
     ),
 }
 

@@ -29,6 +29,8 @@ class CurationConfig:
     allowlist: str | None  # None: a recipe that matches no queries (no matching, no per-query balance)
     recipe: str | None
     case_sensitive_match: bool
+    languages: tuple[str, ...]  # captions kept by language (CLD2 codes); empty: all
+    drop_explicit_text: bool
     text: TextRules
     rare_tokens: str
     token_frequencies: str | None

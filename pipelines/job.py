@@ -14,7 +14,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import create_runner
 
 from filters.eval_blocklist import EvalSetError, build_eval_blocklist
-from pipelines import match_stages
+from pipelines import caption_stages, match_stages
+from pipelines.caption_stages import CheckCaptionLanguage
 from pipelines.config import CurationConfig
 from pipelines.dedup_stages import Deduplicate
 from pipelines.domain_stats import SummariseDomains
@@ -126,6 +127,8 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
         config.text, config.rare_tokens, config.token_frequencies, config.top_unigrams, config.top_bigrams
     )
     records = stage(read, "CleanText", clean, "text")
+    caption = CheckCaptionLanguage(config.languages, config.drop_explicit_text)
+    records = stage(records, "CheckCaptionLanguage", caption, caption_stages.STAGE)
     records = stage(
         records, "DropSharedAltTexts", DropSharedAltTexts(config.text.max_images_per_text), "shared_alt_text"
     )

@@ -99,6 +99,17 @@ class CurationOptions(PipelineOptions):
             help="drop alt-texts longer than this many characters",
         )
         add(
+            "--languages",
+            default="",
+            help="keep only captions in these languages (comma-separated CLD2 codes, e.g. en or en,de); "
+            "default: every language (each sample's json still says its caption's language)",
+        )
+        add(
+            "--drop_explicit_text",
+            action="store_true",
+            help="drop alt-texts with a term of the shipped explicit word list (text_nsfw, as COYO-700M)",
+        )
+        add(
             "--max_images_per_alt_text",
             type=int,
             default=DEFAULT_TEXT_RULES.max_images_per_text,

@@ -50,7 +50,9 @@ class RecipePrinted(Exception):
 def recipe_text(recipe: Recipe) -> str:
     """What ``--print-recipe`` prints: the source, the settings as curate options, what is left out."""
     lines = [f"recipe {recipe.name}: {recipe.source}", "settings (curate options; given options win):"]
-    lines += [f"  --{name} {value}" for name, value in recipe.settings.items()]
+    lines += [
+        f"  --{name}" if value is True else f"  --{name} {value}" for name, value in recipe.settings.items()
+    ]
     lines.append(
         "  --allowlist PATH is needed"
         if recipe.matches_queries
@@ -59,6 +61,16 @@ def recipe_text(recipe: Recipe) -> str:
     if recipe.missing:
         lines += ["not run by this project yet:", *(f"  - {item}" for item in recipe.missing)]
     return "\n".join(lines)
+
+
+def _languages(value: str) -> tuple[str, ...]:
+    codes = tuple(sorted({code.strip().lower() for code in value.split(",") if code.strip()}))
+    for code in codes:
+        _require(
+            code.replace("-", "").isalpha() and len(code) <= 12,
+            f"--languages: {code!r} is not a language code; give CLD2 codes such as en or en,de,zh-Hant",
+        )
+    return codes
 
 
 def parser() -> argparse.ArgumentParser:
@@ -259,6 +271,8 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         allowlist=args.allowlist or None,
         recipe=args.recipe,
         case_sensitive_match=args.case_sensitive_match,
+        languages=_languages(args.languages),
+        drop_explicit_text=args.drop_explicit_text,
         text=text,
         rare_tokens=rare,
         token_frequencies=args.token_frequencies,

@@ -39,6 +39,7 @@ SAMPLE_FIELDS = (
     "key",
     "url",
     "caption",
+    "language",
     "width",
     "height",
     "original_width",

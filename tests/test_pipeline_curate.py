@@ -66,7 +66,7 @@ def test_conservation_read_equals_kept_plus_rejects(curated: Path, pool: Pool) -
         by_reason[f"{row['stage']}/{row['reason']}"] = by_reason.get(f"{row['stage']}/{row['reason']}", 0) + 1
     assert by_reason == stats["dropped_by_reason"]
     assert [row["stage"] for row in stats["stages"]] == [
-        "read", "text", "shared_alt_text", "match", "image", "dedup", "balance",
+        "read", "text", "caption", "shared_alt_text", "match", "image", "dedup", "balance",
     ]  # fmt: skip
 
 

@@ -45,6 +45,8 @@ def test_defaults_come_from_the_papers(files: dict[str, Path]) -> None:
     assert (config.image.min_side, config.image.max_aspect) == (200, 3.0)
     assert (config.dedup.max_alt_texts, config.dedup.radius, config.dedup.max_group) == (1000, 6, 1000)
     assert config.dedup.mode == "near" and resolve(args(files, "--dedup=exact"))[0].dedup.mode == "exact"
+    assert (config.languages, config.drop_explicit_text) == ((), False)
+    assert resolve(args(files, "--languages=EN, de"))[0].languages == ("de", "en")
     assert (config.v_tau, config.shard_size, config.seed) == (500, 10_000, 0)
     assert config.fetches and [unit.format for unit in config.inputs] == ["jsonl"]
     assert config.labeler.tagger in ("perceptron", "pattern")  # "auto" is pinned at launch
@@ -70,6 +72,7 @@ def test_beam_flags_pass_through_and_the_default_runner_is_in_process(files: dic
         (["--phash_radius=40"], "the pHash radius must be in 0..24"),
         (["--dedup_max_group=1"], "max_group must be at least 2"),
         (["--dedup=fuzzy"], "argument --dedup: invalid choice: 'fuzzy'"),
+        (["--languages=en,1x"], "--languages: '1x' is not a language code"),
         (["--per_query_cap=0"], "--per_query_cap must be at least 1"),
         (["--seed=abc"], "argument --seed: invalid int value: 'abc'"),
         (["--balance=random"], "argument --balance: invalid choice: 'random'"),

@@ -56,7 +56,7 @@ def test_table_input_fetches_file_urls_and_conserves_every_row(tmp_path: Path) -
 
     stats = json.loads((output / "stats.json").read_text())
     assert [row["stage"] for row in stats["stages"]] == [
-        "read", "text", "shared_alt_text", "match", "balance_pre_download", "fetch", "image", "dedup", "balance",
+        "read", "text", "caption", "shared_alt_text", "match", "balance_pre_download", "fetch", "image", "dedup", "balance",
     ]  # fmt: skip
     rejects = pq.read_table(output / "rejects").to_pylist()
     assert stats["read"] == len(rows) == stats["kept"] + len(rejects)

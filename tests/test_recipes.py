@@ -47,9 +47,11 @@ def test_wit_metaclip_datacomp_and_coyo(files: dict[str, Path]) -> None:
     datacomp = _resolve(files, "datacomp-basic")
     assert (datacomp.text.min_words, datacomp.image.min_side, datacomp.image.max_aspect) == (3, 200, 3.0)
     assert datacomp.rare_tokens == "off" and datacomp.dedup.mode == "none" and datacomp.allowlist is None
+    assert datacomp.languages == ("en",)
     coyo = _resolve(files, "coyo")
     assert (coyo.image.min_bytes, coyo.text.min_words, coyo.text.max_words, coyo.text.max_images_per_text) == (
         5_000, 3, 256, 10)  # fmt: skip
+    assert coyo.drop_explicit_text and not _resolve(files, "align").drop_explicit_text
 
 
 def test_explicit_options_win_over_the_recipe(files: dict[str, Path]) -> None:
@@ -69,6 +71,8 @@ def test_print_recipe_shows_settings_and_what_is_left_out(capsys: pytest.Capture
     out = capsys.readouterr().out
     assert out.startswith("recipe align: Jia et al. 2021")
     assert "--max_words 20" in out and "no --allowlist" in out and "not run by this project yet" in out
+    assert main(["--print-recipe", "coyo"]) == 0
+    assert "  --drop_explicit_text\n" in capsys.readouterr().out  # a switch is printed as one
 
 
 @pytest.mark.slow

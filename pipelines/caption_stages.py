@@ -1,0 +1,63 @@
+"""CheckCaptionLanguage: every caption's language in its record, and the language and explicit-text rules.
+
+Runs after ``CleanText`` (on the normalised caption). Each kept record gets ``language``: CLD2's code
+(``filters.language``; ``und`` when there is nothing to go on), which the sample json carries. With
+``languages`` a caption in another language is rejected as ``text_language`` (detail: the code and
+whether CLD2 called it reliably); with ``explicit_text`` one holding a term of the shipped explicit
+word list is rejected as ``text_nsfw`` (detail: the terms), as COYO-700M filtered. Stage ``caption``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+
+from filters.language import identify_language
+from filters.nsfw_text import ExplicitTermMatcher, check_text_nsfw
+from pipelines.records import REJECTS, Record, count_kept, make_reject
+
+STAGE = "caption"
+TEXT_LANGUAGE = "text_language"
+
+
+class _CheckCaptionLanguage(beam.DoFn):
+    def __init__(self, languages: tuple[str, ...], explicit_text: bool) -> None:
+        self._languages = frozenset(languages)
+        self._explicit_text = explicit_text
+        self._matcher: ExplicitTermMatcher | None = None
+
+    def setup(self) -> None:
+        if self._explicit_text:
+            self._matcher = ExplicitTermMatcher().build()  # the word list's automaton, once per worker
+
+    def process(self, record: Record) -> Iterator:
+        guess = identify_language(record["caption"])
+        record = {**record, "language": guess.code}
+        if self._languages and guess.code not in self._languages:
+            detail = f"{guess.code} ({'reliable' if guess.reliable else 'best effort'})"
+            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, TEXT_LANGUAGE, detail))
+            return
+        if self._matcher is not None:
+            finding = check_text_nsfw(record["caption"], self._matcher)
+            if finding.reason is not None:
+                yield beam.pvalue.TaggedOutput(
+                    REJECTS, make_reject(record, STAGE, finding.reason, finding.detail)
+                )
+                return
+        count_kept(STAGE)
+        yield record
+
+
+class CheckCaptionLanguage(beam.PTransform):
+    """Records → ``(kept, rejects)``; ``languages`` empty keeps every language."""
+
+    def __init__(self, languages: tuple[str, ...] = (), explicit_text: bool = False) -> None:
+        super().__init__()
+        self._languages, self._explicit_text = tuple(languages), explicit_text
+
+    def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        checked = records | "LanguageAndExplicitText" >> beam.ParDo(
+            _CheckCaptionLanguage(self._languages, self._explicit_text)
+        ).with_outputs(REJECTS, main="kept")
+        return checked.kept, checked[REJECTS]
