@@ -42,8 +42,9 @@ RECIPES: dict[str, Recipe] = {
             **_ALIGN_IMAGE,
             "max_alt_texts_per_image": 1000,
             "dedup": "none",
+            "drop_nsfw_images": True,
         },
-        ("pornographic images (filters/nsfw_image.py exists; its pipeline stage is not wired yet)",),
+        ("ALIGN's own pornography classifier (NudeNet's detector stands in)",),
     ),
     "wit": Recipe(
         "wit",
@@ -97,8 +98,9 @@ RECIPES: dict[str, Recipe] = {
             "rare_tokens": "off",
             "dedup": "none",
             "drop_explicit_text": True,
+            "drop_nsfw_images": True,
         },
-        ("'text must contain a noun'", "the NSFW image filter (filters/nsfw_image.py exists; not wired yet)"),
+        ("'text must contain a noun'",),
     ),
 }
 

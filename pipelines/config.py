@@ -31,6 +31,7 @@ class CurationConfig:
     case_sensitive_match: bool
     languages: tuple[str, ...]  # captions kept by language (CLD2 codes); empty: all
     drop_explicit_text: bool
+    drop_nsfw_images: bool
     text: TextRules
     rare_tokens: str
     token_frequencies: str | None

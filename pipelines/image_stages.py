@@ -6,11 +6,13 @@ After CheckAndHashImages a record's ``image_bytes`` is the shard JPEG; the fetch
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 
 from filters.dedup import phash_hex, sha256_hex
 from filters.image import ImageRules, process_image
+from filters.nsfw_image import check_image_nsfw
 from filters.thumbnails import make_thumbnail
 from pipelines.examples import ExampleSettings, LocalTopK, reason_key
 from pipelines.records import REJECTS, Record, count_kept, make_reject
@@ -19,12 +21,15 @@ STAGE = "image"
 
 
 class _CheckAndHash(beam.DoFn):
-    def __init__(self, rules: ImageRules, examples: ExampleSettings) -> None:
+    def __init__(self, rules: ImageRules, examples: ExampleSettings, detector: Any = None) -> None:
         self._rules = rules
         self._examples = examples
+        self._detector = detector  # a NudeNetDetector's config (or a stand-in); the model loads in setup()
 
     def setup(self) -> None:
         self._local_top = LocalTopK(self._examples.per_reason)  # pipelines.examples: which get thumbnails
+        if self._detector is not None:
+            self._detector.load()  # the ONNX session, once per DoFn instance
 
     def process(self, record: Record) -> Iterator:
         data = record.get("image_bytes")
@@ -45,6 +50,13 @@ class _CheckAndHash(beam.DoFn):
                     reject["thumbnail"] = thumbnail
             yield beam.pvalue.TaggedOutput(REJECTS, reject)
             return
+        if self._detector is not None:  # ALIGN's pornographic-image filter, on the shard-size picture
+            finding = check_image_nsfw(processed.image, self._detector)
+            if finding.reason is not None:  # never a thumbnail: the report must not show it
+                yield beam.pvalue.TaggedOutput(
+                    REJECTS, make_reject(record, STAGE, finding.reason, finding.detail)
+                )
+                return
         count_kept(STAGE)
         out = {k: v for k, v in record.items() if k not in ("image_bytes", "http_content_type")}
         out.update(
@@ -70,13 +82,16 @@ class CheckAndHashImages(beam.PTransform):
     keeping megabytes per record or decoding twice.
     """
 
-    def __init__(self, rules: ImageRules, examples: ExampleSettings | None = None) -> None:
+    def __init__(
+        self, rules: ImageRules, examples: ExampleSettings | None = None, nsfw_detector: Any = None
+    ) -> None:
         super().__init__()
         self._rules = rules
         self._examples = examples or ExampleSettings()
+        self._detector = nsfw_detector  # None: no NSFW image rule (``--drop_nsfw_images`` passes NudeNet's)
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        check = _CheckAndHash(self._rules, self._examples)
+        check = _CheckAndHash(self._rules, self._examples, self._detector)
         checked = records | "CheckAndHash" >> beam.ParDo(check).with_outputs(REJECTS, main="kept")
         return checked.kept, checked[REJECTS]
 

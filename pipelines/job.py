@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import create_runner
 
 from filters.eval_blocklist import EvalSetError, build_eval_blocklist
+from filters.nsfw_image import NudeNetDetector
 from pipelines import caption_stages, match_stages
 from pipelines.caption_stages import CheckCaptionLanguage
 from pipelines.config import CurationConfig
@@ -161,7 +162,10 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
         domains = (fetched, fetch_rejects) | "SummariseDomains" >> SummariseDomains(config.top_domains)
         records = fetched
     examples = config.examples
-    records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image, examples), "image")
+    detector = NudeNetDetector() if config.drop_nsfw_images else None
+    records = stage(
+        records, "CheckAndHashImages", CheckAndHashImages(config.image, examples, detector), "image"
+    )
     light, payloads = records | "SplitPayloads" >> SplitPayloads()
     deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)), "dedup")
     balanced = deduplicated

@@ -110,6 +110,12 @@ class CurationOptions(PipelineOptions):
             help="drop alt-texts with a term of the shipped explicit word list (text_nsfw, as COYO-700M)",
         )
         add(
+            "--drop_nsfw_images",
+            action="store_true",
+            help="drop pornographic images (image_nsfw; NudeNet's detector on the CPU, the nsfw extra, "
+            "AGPL-3.0 model; ~22 images/s/core)",
+        )
+        add(
             "--max_images_per_alt_text",
             type=int,
             default=DEFAULT_TEXT_RULES.max_images_per_text,

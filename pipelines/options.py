@@ -20,6 +20,7 @@ from filters.allowlist import load_allowlist
 from filters.dedup import DedupConfig
 from filters.eval_blocklist import EvalBlocklist
 from filters.image import ImageRules
+from filters.nsfw_image import default_model_path
 from filters.rare_tokens import TokenFrequencyTable
 from filters.recipes import Recipe, recipe_named
 from filters.synsets import LabelerConfig, perceptron_data_installed
@@ -61,6 +62,17 @@ def recipe_text(recipe: Recipe) -> str:
     if recipe.missing:
         lines += ["not run by this project yet:", *(f"  - {item}" for item in recipe.missing)]
     return "\n".join(lines)
+
+
+def _nsfw_extra_present(wanted: bool) -> bool:
+    if wanted:
+        try:
+            default_model_path()
+        except RuntimeError:
+            fail(
+                "--drop_nsfw_images needs the nsfw extra: pip install -e '.[nsfw]' (NudeNet, AGPL-3.0 model)"
+            )
+    return wanted
 
 
 def _languages(value: str) -> tuple[str, ...]:
@@ -273,6 +285,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         case_sensitive_match=args.case_sensitive_match,
         languages=_languages(args.languages),
         drop_explicit_text=args.drop_explicit_text,
+        drop_nsfw_images=_nsfw_extra_present(args.drop_nsfw_images),
         text=text,
         rare_tokens=rare,
         token_frequencies=args.token_frequencies,

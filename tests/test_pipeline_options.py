@@ -45,7 +45,8 @@ def test_defaults_come_from_the_papers(files: dict[str, Path]) -> None:
     assert (config.image.min_side, config.image.max_aspect) == (200, 3.0)
     assert (config.dedup.max_alt_texts, config.dedup.radius, config.dedup.max_group) == (1000, 6, 1000)
     assert config.dedup.mode == "near" and resolve(args(files, "--dedup=exact"))[0].dedup.mode == "exact"
-    assert (config.languages, config.drop_explicit_text) == ((), False)
+    assert (config.languages, config.drop_explicit_text, config.drop_nsfw_images) == ((), False, False)
+    assert resolve(args(files, "--drop_nsfw_images"))[0].drop_nsfw_images
     assert resolve(args(files, "--languages=EN, de"))[0].languages == ("de", "en")
     assert (config.v_tau, config.shard_size, config.seed) == (500, 10_000, 0)
     assert config.fetches and [unit.format for unit in config.inputs] == ["jsonl"]

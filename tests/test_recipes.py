@@ -38,6 +38,7 @@ def test_align_is_the_papers_rules_without_a_query_list(files: dict[str, Path]) 
     assert config.rare_tokens == "pool"
     assert (config.image.min_side, config.image.max_aspect) == (200, 3.0)
     assert (config.dedup.max_alt_texts, config.dedup.mode) == (1000, "none")
+    assert config.drop_nsfw_images and not _resolve(files, "wit").drop_nsfw_images
 
 
 def test_wit_metaclip_datacomp_and_coyo(files: dict[str, Path]) -> None:
