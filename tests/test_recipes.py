@@ -98,3 +98,39 @@ def test_align_curates_the_pool_without_matching_balancing_or_image_dedup(
     assert json.loads((out / "manifest.json").read_text())["config"]["recipe"] == "align"
     assert stats["read"] == stats["kept"] + sum(r["dropped"] for r in stats["stages"]) and stats["kept"] > 0
     assert not (out / "query_counts.json").exists() and (out / "report.html").stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["coyo", "datacomp-basic"])
+def test_recipes_without_queries_curate_the_pool_by_their_rules(
+    recipe: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pool = shared_pool(shared_test_root(tmp_path_factory))
+    out = tmp_path / recipe
+    argv = [f"--input={pool.tars}", f"--eval_blocklist={pool.eval_images}", f"--output={out}", "--shard_size=4",
+            "--v_tau=2", "--tokenizer_vocab_size=200", "--no_report", f"--recipe={recipe}"]  # fmt: skip
+    assert main(argv) == 0
+    rejects = pq.read_table(out / "rejects").to_pylist()
+    reasons = {r["reason"] for r in rejects}
+    assert not reasons & {EXACT_DUPLICATE, NEAR_DUPLICATE, "query_over_cap", "no_query_match"}
+    assert "eval_duplicate" in reasons and {"image_too_small", "image_bad_aspect"} <= reasons
+    if recipe == "datacomp-basic":  # no shared-alt-text or rare-token rule in DataComp's basic filter
+        assert "text_shared_by_many_images" not in reasons
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["recipe"] == recipe and manifest["total_samples"] > 0
+    languages = {json.loads(line)["language"] for line in _sample_jsons(out)}
+    assert languages and (recipe != "datacomp-basic" or languages == {"en"})
+
+
+def _sample_jsons(out: Path) -> list[str]:
+    import tarfile
+
+    lines = []
+    for shard in sorted(out.glob("*.tar")):
+        with tarfile.open(shard) as archive:
+            lines += [
+                archive.extractfile(m).read().decode()
+                for m in archive.getmembers()
+                if m.name.endswith(".json")
+            ]
+    return lines
