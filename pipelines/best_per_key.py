@@ -20,11 +20,10 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 
-from filters.dedup import survivor_rank
+from filters.dedup import DEFAULT_DEDUP, survivor_rank
 
 Candidate = tuple[str, str, int, int]  # key, phash, original_width, original_height
 Loser = tuple[str, tuple[str, str]]  # sample key, (reason, detail)
-MAX_GROUP = 1000
 
 
 def _rank(candidate: Candidate) -> tuple:
@@ -95,7 +94,9 @@ class KeepBestPerKey(beam.PTransform):
     ``dedup/<metric>`` (its max is the largest group any worker had to hold).
     """
 
-    def __init__(self, reason: str, detail: str, metric: str, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self, reason: str, detail: str, metric: str, max_group: int = DEFAULT_DEDUP.max_group
+    ) -> None:
         super().__init__()
         if max_group < 1:
             raise ValueError(f"max_group must be at least 1, got {max_group}")

@@ -158,7 +158,8 @@ class Deduplicate(beam.PTransform):
         exact_survivors, exact_losers = (
             records
             | "BySha256" >> beam.Map(_candidate)
-            | "ExactDuplicates" >> KeepBestPerKey(EXACT_DUPLICATE, "same image as {best}", "sha256_group")
+            | "ExactDuplicates"
+            >> KeepBestPerKey(EXACT_DUPLICATE, "same image as {best}", "sha256_group", config.max_group)
         )
         losers = [exact_losers]
         if config.mode == "near":
@@ -166,7 +167,9 @@ class Deduplicate(beam.PTransform):
                 exact_survivors
                 | "ByPhash" >> beam.Map(lambda candidate: (candidate[1], candidate))
                 | "EqualPhashes"
-                >> KeepBestPerKey(NEAR_DUPLICATE, "near {best} (pHash distance 0)", "phash_group")
+                >> KeepBestPerKey(
+                    NEAR_DUPLICATE, "near {best} (pHash distance 0)", "phash_group", config.max_group
+                )
             )
             near_losers = (
                 distinct_survivors

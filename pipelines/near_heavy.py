@@ -5,8 +5,8 @@ level-1 plan keeps spread-out keys near 0.6 · ``max_group``). Splitting it into
 pair of chunks would be exact but quadratic in the key's size, so it goes in two passes, the Beam
 form of the in-memory search's ordered scan with an early exit:
 
-1. **Against the best.** ``Top.SmallestPerKey`` (a lifted combiner) finds the key's ``reps`` best
-   members. Each salted chunk of members is one unit together with those best: a member with a better
+1. **Against the best.** ``Top.SmallestPerKey`` (a lifted combiner) finds the key's
+   ``max_group // 3`` best members. Each salted chunk of members is one unit together with those best: a member with a better
    one within the radius in its chunk or among the best loses. The best are decided completely here
    (every better member of one of them is itself among the best). In a dense cluster nearly every
    member loses to one of the best, so this pass is linear in the key's size.
@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 
+from pipelines.best_per_key import group_size_metric
 from pipelines.near_units import Point, rank, unit_losers
 
 
@@ -56,9 +57,9 @@ def _chunked(item: tuple[tuple, Point], heavy: dict[tuple, int], chunk: int) -> 
 class _AgainstTheBest(beam.DoFn):
     """One chunk with the key's best: losers, and the members with no winner that are not among the best."""
 
-    def __init__(self, radius: int, metric_name: str) -> None:
+    def __init__(self, radius: int) -> None:
         self._radius = radius
-        self._metric = beam.metrics.Metrics.distribution("dedup", metric_name)
+        self._metric = group_size_metric("near_unit")
 
     def process(self, item: tuple[tuple, dict[str, list]]) -> Iterator:
         (*key, _chunk), grouped = item
@@ -68,14 +69,11 @@ class _AgainstTheBest(beam.DoFn):
         union = best + [point for point in members if point[0] not in best_keys]
         self._metric.update(len(union))
         found = dict(unit_losers(union, key[0], key[1], self._radius))
-        for point in members:
+        for point in union:  # the best appear in every unit; CombinePerKey(min) downstream keeps one verdict
             if point[0] in found:
                 yield point[0], found[point[0]]
             elif point[0] not in best_keys:
                 yield beam.pvalue.TaggedOutput("open", (tuple(key), point))
-        for point in best:  # every unit sees them; CombinePerKey(min) downstream keeps one verdict
-            if point[0] in found:
-                yield point[0], found[point[0]]
 
 
 class _OpenMeetsMembers(beam.DoFn):
@@ -131,8 +129,7 @@ class SearchHeavyKeys(beam.PTransform):
                 "best": best | "BestForEachChunk" >> beam.ParDo(_BestForEachChunk(chunk), heavy),
             }
             | "GroupChunks" >> beam.CoGroupByKey()
-            | "AgainstTheBest"
-            >> beam.ParDo(_AgainstTheBest(radius, "near_unit")).with_outputs("open", main="losers")
+            | "AgainstTheBest" >> beam.ParDo(_AgainstTheBest(radius)).with_outputs("open", main="losers")
         )
         opens = first.open | "CountOpen" >> beam.combiners.Count.PerKey()
         open_side = beam.pvalue.AsDict(opens)
@@ -144,7 +141,6 @@ class SearchHeavyKeys(beam.PTransform):
             )
             | "FlattenOpenUnits" >> beam.Flatten()
             | "GroupOpenUnits" >> beam.GroupByKey()
-            | "OpenLosers"
-            >> beam.FlatMap(_open_losers, radius, beam.metrics.Metrics.distribution("dedup", "near_unit"))
+            | "OpenLosers" >> beam.FlatMap(_open_losers, radius, group_size_metric("near_unit"))
         )
         return (first.losers, second) | "HeavyLosers" >> beam.Flatten()

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 
+from filters.dedup import DEFAULT_DEDUP
+from pipelines.best_per_key import group_size_metric
 from pipelines.near_heavy import SearchHeavyKeys
 from pipelines.near_units import Point, as_signed, level_one_plan, target_group, unit_losers
-
-MAX_GROUP = 1000
 
 
 def _table_keys(point: Point, radius: int, n: int, target: float) -> Iterator[tuple[tuple, Point]]:
@@ -52,7 +52,7 @@ class FindNearDuplicates(beam.PTransform):
     """``(sample key, signed pHash int, pixels)``, distinct pHashes → ``(loser key, (reason, detail))``."""
 
     def __init__(
-        self, radius: int, max_group: int = MAX_GROUP, level_one_target: float | None = None
+        self, radius: int, max_group: int = DEFAULT_DEDUP.max_group, level_one_target: float | None = None
     ) -> None:
         super().__init__()
         target = target_group(max_group) if level_one_target is None else level_one_target
@@ -72,7 +72,7 @@ class FindNearDuplicates(beam.PTransform):
             | "HeavyKeys" >> beam.Filter(lambda kv: kv[1] > max_group)
         )
         split = keyed | "SplitHeavy" >> beam.ParDo(_SplitHeavy(), heavy).with_outputs("heavy", main="light")
-        metric = beam.metrics.Metrics.distribution("dedup", "near_unit")
+        metric = group_size_metric("near_unit")
         light = (
             split.light
             | "GroupLight" >> beam.GroupByKey()

@@ -75,13 +75,17 @@ def test_ten_thousand_byte_copies_are_decided_without_one_big_group() -> None:
         {**_record(f"m{i:05d}", "meme", meme, 200 + i % 97), "caption": "a meme"} for i in range(10_000)
     ]
     records += [_record(f"o{i:03d}", f"other{i}", rng.getrandbits(64)) for i in range(300)]
+    # 700 copies: over the bound given here though under the default one, so it must not be one group
+    records += [{**_record(f"s{i:03d}", "seven-hundred", 7, 300), "caption": "a poster"} for i in range(700)]
     out, largest = _dedup(records, DedupConfig(max_group=500))
     exact = [r for r in out["rejects"] if r["reason"] == EXACT_DUPLICATE]
     survivor = min(
         (r for r in records if r["sha256"] == "meme"), key=lambda r: (-r["original_width"], r["key"])
     )
-    assert len(exact) == 9_999 and survivor["key"] in {r["key"] for r in out["kept"]}
-    assert {r["detail"] for r in exact} == {f"same image as {survivor['key']}"}
+    meme_losers = [r for r in exact if r["key"].startswith("m")]
+    assert len(meme_losers) == 9_999 and survivor["key"] in {r["key"] for r in out["kept"]}
+    assert {r["detail"] for r in meme_losers} == {f"same image as {survivor['key']}"}
+    assert len(exact) == 9_999 + 699
     assert largest["sha256_group"] <= 500  # the 10,000 copies never met in one group
 
 
