@@ -32,6 +32,7 @@ IMAGE_TOO_MANY_ALT_TEXTS = "image_too_many_alt_texts"
 PHASH_BITS = 64
 PHASH_HEX_CHARS = PHASH_BITS // 4
 MAX_RADIUS = 24
+_HEX = frozenset("0123456789abcdefABCDEF")
 DEDUP_MODES = ("near", "exact", "none")
 
 
@@ -91,18 +92,20 @@ def phash_hex(image: Image.Image) -> str:
     return str(imagehash.phash(image))
 
 
-def _phash_int(phash: str) -> int:
-    if not isinstance(phash, str) or len(phash) != PHASH_HEX_CHARS:
+def phash_value(phash: object) -> int:
+    """A pHash's 64 bits as an int; ``ValueError`` unless it is exactly 16 hex digits.
+
+    ``int(s, 16)`` alone would also take a sign, underscores or a ``0x`` prefix (a negative value
+    then breaks every uint64 array built from it).
+    """
+    if not isinstance(phash, str) or len(phash) != PHASH_HEX_CHARS or not all(c in _HEX for c in phash):
         raise ValueError(f"a pHash is {PHASH_HEX_CHARS} hex chars, got {phash!r}")
-    try:
-        return int(phash, 16)
-    except ValueError:
-        raise ValueError(f"a pHash is {PHASH_HEX_CHARS} hex chars, got {phash!r}") from None
+    return int(phash, 16)
 
 
 def hamming(a_hex: str, b_hex: str) -> int:
     """Number of differing bits between two 64-bit pHashes."""
-    return (_phash_int(a_hex) ^ _phash_int(b_hex)).bit_count()
+    return (phash_value(a_hex) ^ phash_value(b_hex)).bit_count()
 
 
 class HasResolution(Protocol):
@@ -128,7 +131,12 @@ def survivor_rank(key: str, original_width: int, original_height: int) -> tuple[
 
     The one definition every dedup path uses (in-memory, grouped, combiner, heavy-hitter), so all agree.
     """
-    return -(original_width * original_height), key
+    return survivor_rank_of_pixels(key, original_width * original_height)
+
+
+def survivor_rank_of_pixels(key: str, pixels: int) -> tuple[int, str]:
+    """``survivor_rank`` for a caller that carries the pixel count instead of the sizes."""
+    return -pixels, key
 
 
 def choose_survivor(members: Iterable[M]) -> M:
@@ -185,7 +193,7 @@ def reference_losers(images: Iterable[HashedImage], radius: int) -> dict[str, st
         if by_phash.setdefault(image.phash, image) is not image:
             losers[image.key] = NEAR_DUPLICATE
     distinct = list(by_phash.values())  # still in survivor order
-    hashes = np.array([_phash_int(m.phash) for m in distinct], dtype=np.uint64)
+    hashes = np.array([phash_value(m.phash) for m in distinct], dtype=np.uint64)
     winners = near_losers(hashes, np.arange(len(distinct), dtype=np.int64), radius)
     for index in np.flatnonzero(winners != NO_WINNER):
         losers[distinct[index].key] = NEAR_DUPLICATE

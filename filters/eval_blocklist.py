@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from filters.decision import KEEP, Reason, Verdict
-from filters.dedup import DEFAULT_DEDUP, EVAL_DUPLICATE, phash_hex, sha256_hex
+from filters.dedup import DEFAULT_DEDUP, EVAL_DUPLICATE, phash_hex, phash_value, sha256_hex
 from filters.image import DEFAULT_RULES, ImageRules, decode_and_resize
 from filters.near_search import make_plan
 
@@ -68,7 +68,7 @@ class EvalBlocklist:
         self._by_sha = {}
         for position, entry in enumerate(self.entries):
             self._by_sha.setdefault(entry.sha256, position)
-        self._hashes = np.array([int(entry.phash, 16) for entry in self.entries], dtype=np.uint64)
+        self._hashes = np.array([phash_value(entry.phash) for entry in self.entries], dtype=np.uint64)
         # keys of one block (r + 1 tables) while they hold at most MAX_CANDIDATES entries, else of two
         plan = make_plan(self.radius, self.radius + 1)
         if len(self.entries) / 2**plan.key_bits > MAX_CANDIDATES:
@@ -98,10 +98,8 @@ class EvalBlocklist:
         if not phash:
             return None
         try:
-            value = int(phash, 16) if len(phash) == 16 else None
-        except ValueError:
-            value = None
-        if value is None:  # a malformed candidate hash cannot match anything
+            value = phash_value(phash)
+        except ValueError:  # a malformed candidate hash cannot match anything
             return None
         self.last_candidates, first = 0, None
         for mask, (keys, order) in zip(self._masks, self._tables, strict=True):

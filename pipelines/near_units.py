@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from filters.dedup import NEAR_DUPLICATE
+from filters.dedup import NEAR_DUPLICATE, survivor_rank_of_pixels
 from filters.near_search import NO_WINNER, TablePlan, make_plan, near_losers
 
 Point = tuple[str, int, int]  # sample key, pHash as a signed 64-bit int (Beam's int coder), original pixels
@@ -42,7 +42,7 @@ def as_signed(value: int) -> int:
 
 def rank(point: Point) -> tuple[int, str]:
     """``filters.dedup.survivor_rank`` of a point: the most original pixels first, then the key."""
-    return -point[2], point[0]
+    return survivor_rank_of_pixels(point[0], point[2])
 
 
 def unit_losers(points: list[Point], keep: int, table: int, radius: int) -> list[tuple[str, Verdict]]:

@@ -30,6 +30,7 @@ from filters.dedup import (
     group_verdicts,
     hamming,
     phash_hex,
+    phash_value,
     reference_losers,
     sha256_hex,
 )
@@ -83,9 +84,19 @@ def test_hamming_counts_differing_bits() -> None:
     assert hamming("0000000000000000", "ffffffffffffffff") == 64
     assert hamming("00000000000000ff", "0000000000000000") == 8
     assert hamming("a5a5a5a5a5a5a5a5", "a5a5a5a5a5a5a5a5") == 0
-    for bad in ("123", "zzzzzzzzzzzzzzzz", None):
+    for bad in ("123", "zzzzzzzzzzzzzzzz", None, "-123456789abcdef", "0x23456789abcdef", "1_23456789abcdef"):
         with pytest.raises(ValueError):
             hamming(bad, "0000000000000000")  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=20))
+def test_phash_value_takes_exactly_sixteen_hex_digits(text: str) -> None:
+    if len(text) == 16 and all(c in "0123456789abcdefABCDEF" for c in text):
+        assert 0 <= phash_value(text) < 2**64
+    else:
+        with pytest.raises(ValueError):
+            phash_value(text)
 
 
 # --- the table search against brute force ---------------------------------------------------------------
@@ -320,3 +331,10 @@ def test_blocklist_user_errors_are_one_line(tmp_path: Path) -> None:
         build_eval_blocklist([broken_tar])
     with pytest.raises(ValueError, match="indexed for"):
         EvalBlocklist([], radius=4).check(None, "0" * 16, radius=5)
+    signed = tmp_path / "signed.json"  # a sign passes int(s, 16) but is no pHash
+    entry = {"source": "e", "sha256": "0" * 64, "phash": "-123456789abcdef"}
+    signed.write_text(json.dumps({"format_version": 1, "output_side": 256, "images": [entry]}))
+    with pytest.raises(EvalSetError, match="not a valid eval blocklist"):
+        EvalBlocklist.load(signed)
+    blocklist = EvalBlocklist([EvalEntry("e", "0" * 64, "0123456789abcdef")])
+    assert blocklist.find(None, "-123456789abcdef") is None and blocklist.find(None, "0123456789abcdee")
