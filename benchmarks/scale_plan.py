@@ -153,9 +153,21 @@ def _unit_search(rng: random.Random, a: Assumptions) -> tuple[float, float]:
     return rate, time.process_time() - start
 
 
+def _records_in(a: Assumptions) -> dict[str, float]:
+    """Records entering each stage, from the pool size and the survival assumptions."""
+    counts = {"text": a.pool * a.survive_text}
+    counts["match"] = counts["text"] * a.survive_shared
+    counts["pre"] = counts["match"] * a.survive_match
+    counts["fetch"] = counts["pre"] * a.survive_pre_balance
+    counts["image"] = counts["fetch"] * a.survive_fetch
+    counts["dedup"] = counts["image"] * a.survive_image
+    counts["final"] = counts["dedup"] * a.survive_dedup
+    counts["out"] = counts["final"] * a.survive_final
+    return counts
+
+
 def _dedup_plan(a: Assumptions):
-    n_dedup = a.pool * a.survive_text * a.survive_shared * a.survive_match * a.survive_pre_balance
-    n_dedup *= a.survive_fetch * a.survive_image
+    n_dedup = _records_in(a)["dedup"]
     return (
         n_dedup,
         a.phash_radius,
@@ -177,14 +189,9 @@ def _stored_jpeg_kb() -> float:
 
 def plan(a: Assumptions, m: Measured) -> list[dict[str, object]]:
     """One row per stage: records in, core-hours, shuffle GB, memory per SDK process (MB), note."""
-    n_text = a.pool * a.survive_text
-    n_match = n_text * a.survive_shared
-    n_pre = n_match * a.survive_match
-    n_fetch = n_pre * a.survive_pre_balance
-    n_image = n_fetch * a.survive_fetch
-    n_dedup = n_image * a.survive_image
-    n_final = n_dedup * a.survive_dedup
-    n_out = n_final * a.survive_final
+    counts = _records_in(a)
+    n_text, n_match, n_pre, n_fetch = counts["text"], counts["match"], counts["pre"], counts["fetch"]
+    n_image, n_dedup, n_final, n_out = counts["image"], counts["dedup"], counts["final"], counts["out"]
     jpeg = (m.jpeg_kb or 0) * 1e3
     _, _, near_plan = _dedup_plan(a)
     tables, key_bits = near_plan.tables, near_plan.key_bits
