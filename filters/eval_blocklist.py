@@ -57,9 +57,6 @@ class EvalBlocklist:
     output_side: int = DEFAULT_RULES.output_side
     skipped: dict[str, int] = field(default_factory=dict)
     _by_sha: dict[str, int] = field(init=False, repr=False, compare=False)
-    last_candidates: int = field(
-        default=0, init=False, repr=False, compare=False
-    )  # compared by the last find
     _masks: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _hashes: np.ndarray = field(init=False, repr=False, compare=False)
     _tables: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
@@ -101,17 +98,26 @@ class EvalBlocklist:
             value = phash_value(phash)
         except ValueError:  # a malformed candidate hash cannot match anything
             return None
-        self.last_candidates, first = 0, None
+        first = None
+        for positions in self._candidates(value):
+            near = positions[np.bitwise_count(self._hashes[positions] ^ np.uint64(value)) <= radius]
+            if len(near):
+                first = int(near.min()) if first is None else min(first, int(near.min()))
+        return None if first is None else self.entries[first]  # the first entry that matches
+
+    def candidate_count(self, phash: str) -> int:
+        """How many entries a lookup of ``phash`` compares (with repeats across tables): the index's cost."""
+        return sum(len(positions) for positions in self._candidates(phash_value(phash)))
+
+    def _candidates(self, value: int) -> list[np.ndarray]:
+        """Per table, the positions of the entries that share ``value``'s key."""
+        found = []
         for mask, (keys, order) in zip(self._masks, self._tables, strict=True):
             key = np.uint64(value & mask)
             low, high = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
             if high > low:
-                self.last_candidates += int(high - low)
-                positions = order[low:high]
-                near = positions[np.bitwise_count(self._hashes[positions] ^ np.uint64(value)) <= radius]
-                if len(near):
-                    first = int(near.min()) if first is None else min(first, int(near.min()))
-        return None if first is None else self.entries[first]  # the first entry that matches
+                found.append(order[low:high])
+        return found
 
     def check(self, sha256: str | None, phash: str | None, radius: int | None = None) -> Verdict:
         """``eval_duplicate`` when the image matches an evaluation image exactly or within ``radius``."""

@@ -309,10 +309,12 @@ def test_blocklist_check_uses_the_table_index_not_a_scan() -> None:
     entries = [EvalEntry(f"e{i}", f"{i:064x}", _random_hash(rng)) for i in range(3000)]
     blocklist = EvalBlocklist(entries, radius=DEFAULT_DEDUP.radius)
     target = entries[1234]
-    assert blocklist.find(None, _flip(target.phash, [0, 17, 40, 63])) == target
-    assert 0 < blocklist.last_candidates < 300
-    assert blocklist.check(None, _random_hash(rng)) is None
-    assert blocklist.last_candidates < 300
+    near = _flip(target.phash, [0, 17, 40, 63])
+    assert blocklist.find(None, near) == target
+    assert 0 < blocklist.candidate_count(near) < 300
+    other = _random_hash(rng)
+    assert blocklist.check(None, other) is None
+    assert blocklist.candidate_count(other) < 300
     assert blocklist.find(None, _flip(target.phash, list(range(7)))) != target  # 7 bits: beyond radius 6
 
 
