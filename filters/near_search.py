@@ -138,6 +138,7 @@ class _Search:
     stats: SearchStats
 
     blocks: int | None = None  # the top level's plan, when the caller fixes it
+    everyone: np.ndarray | None = None  # np.arange(n), the top level's members
 
     def run(self, members: np.ndarray, fixed_mask: int, depth: int) -> None:
         n = len(members)
@@ -173,25 +174,34 @@ class _Search:
         shared[:-1] |= same
         where = np.flatnonzero(shared)
         local = (packed[where] & _LOW).astype(np.int64)
-        perm, values, keys = members[local], values[local], keys[where]
+        perm = local if self.identity(members) else members[local]
+        values, keys = values[local], keys[where]
         starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         sizes = np.diff(np.append(starts, len(perm)))
-        run_of = np.repeat(np.arange(len(starts)), sizes)
-        position = np.arange(len(perm)) - starts[run_of]
-        size_of = sizes[run_of]
-        small = size_of <= RUN_LIMIT
-        if small.any():  # every pair inside every small run, built in one go
-            self.stats.largest_unit = max(self.stats.largest_unit, int(size_of[small].max()))
-            after = np.where(small, size_of - 1 - position, 0)  # partners later in the same run
-            total = int(after.sum())
-            first = np.repeat(np.arange(len(perm)), after)
-            second = first + np.arange(total) - np.repeat(np.cumsum(after) - after, after) + 1
-            near = np.bitwise_count(values[first] ^ values[second]) <= self.radius
-            self.stats.checks += total
+        small = np.repeat(sizes <= RUN_LIMIT, sizes)
+        if small.all():
+            s_keys, s_values, s_perm = keys, values, perm
+        else:
+            s_keys, s_values, s_perm = keys[small], values[small], perm[small]
+        if len(s_keys):
+            self.stats.largest_unit = max(self.stats.largest_unit, int(sizes[sizes <= RUN_LIMIT].max()))
+        # Every pair inside every small run, one offset at a time: partners ``step`` apart in the sorted
+        # order share the key exactly when they are in the same run, so no pair index is ever built.
+        for step in range(1, min(RUN_LIMIT, len(s_keys))):
+            pairs = np.flatnonzero(s_keys[step:] == s_keys[:-step])
+            if len(pairs) == 0:
+                break
+            self.stats.checks += len(pairs)
+            near = np.bitwise_count(s_values[pairs] ^ s_values[pairs + step]) <= self.radius
             if near.any():
-                _offer(self.best, self.order, perm[first[near]], perm[second[near]])
+                hits = pairs[near]
+                _offer(self.best, self.order, s_perm[hits], s_perm[hits + step])
         for start, size in zip(starts[sizes > RUN_LIMIT], sizes[sizes > RUN_LIMIT], strict=True):
             self.run(perm[start : start + size], fixed_mask | mask, depth + 1)
+
+    def identity(self, members: np.ndarray) -> bool:
+        """The top level's members are every position in order (a gather through them is a copy)."""
+        return len(members) == len(self.hashes) and members is self.everyone
 
     def ordered_scan(self, members: np.ndarray) -> None:
         """Each hash with no better match yet against the better ones, best first, blockwise.
@@ -240,7 +250,8 @@ def near_losers(
         raise ValueError("hashes and order must be 1-d arrays of the same length")
     best = np.full(len(hashes), NO_WINNER, dtype=np.int64)
     search = _Search(hashes, order, radius, best, stats if stats is not None else SearchStats(), blocks)
-    search.run(np.arange(len(hashes)), fixed_mask, 0)
+    search.everyone = np.arange(len(hashes))
+    search.run(search.everyone, fixed_mask, 0)
     return best
 
 
