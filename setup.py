@@ -28,7 +28,8 @@ CURATION = [
     "pycld2==0.42",  # offline language identification (CLD2; its tables ship in the wheel)
 ]
 TRAINING = ["tensorboard>=2.15"]
-DEV = ["pytest==9.2.0", "pytest-xdist==3.8.0", "ruff==0.17.6", "scikit-image==0.26.0", "hypothesis==6.170.17"]
+DEMO = ["scikit-image==0.26.0"]  # the demo pool's real photos (skimage.data), besides mate-backgrounds
+DEV = ["pytest==9.2.0", "pytest-xdist==3.8.0", "ruff==0.17.6", "hypothesis==6.170.17", *DEMO]
 # The image NSFW rule's detector (filters/nsfw_image.py): NudeNet's ONNX model ships inside its
 # wheel and runs on onnxruntime. NudeNet 3.x and its YOLOv8 model are AGPL-3.0 (README, "NSFW"),
 # which is why it is an extra and not a core dependency.
@@ -47,6 +48,7 @@ setup(
     install_requires=CURATION + TRAINING,
     extras_require={
         "dev": DEV,
+        "demo": DEMO,
         "nsfw": NSFW,
         "gcp": ["apache-beam[gcp]==2.77.0"],
         "aws": ["apache-beam[aws]==2.77.0"],

@@ -37,9 +37,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from pipelines.demo.scenes import render_scene
-from pipelines.demo.server import DemoServer
+from demo.scenes import render_scene
 from pipelines.fetch import FetchConfig, FetchSession, fetch_url, is_disallowed
+from testing.web_server import DemoServer
 
 
 @dataclass

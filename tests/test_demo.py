@@ -16,10 +16,10 @@ import pytest
 from nltk.corpus import wordnet
 from PIL import Image
 
-from pipelines.demo import captions, pool
-from pipelines.demo.run import describe_dataset, run
-from pipelines.demo.scenes import BACKGROUNDS, COLOURS, KINDS, render_scene
-from pipelines.demo.server import DemoServer
+from demo import captions, photos, pool
+from demo.run import describe_dataset, run
+from demo.scenes import BACKGROUNDS, COLOURS, KINDS, render_scene
+from testing.web_server import DemoServer
 
 SMALL = pool.MIN_SIZE
 
@@ -180,6 +180,17 @@ def test_demo_refuses_a_busy_port_with_one_line(tmp_path: Path, capsys: pytest.C
         assert run(["--out", str(tmp_path), "--size", "150", "--port", port]) == 2
     error = capsys.readouterr().err.strip()
     assert "pass --port 0" in error and "\n" not in error
+
+
+def test_demo_refuses_to_build_a_different_pool_without_its_photos(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool depends on what is installed: a missing photo source is a one-line error, not fewer photos."""
+    monkeypatch.setattr(photos, "NATURE_DIR", tmp_path / "no-such-dir")
+    assert run(["--out", str(tmp_path / "out"), "--size", "150", "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "mate-backgrounds" in error and "\n" not in error
+    assert not (tmp_path / "out" / "pool" / pool.TABLE_FILE).exists()
 
 
 @pytest.mark.slow

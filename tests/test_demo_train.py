@@ -1,5 +1,5 @@
 """The demo's held-out set (deterministic, ten object classes, disjoint from the pool) and
-``python -m pipelines.demo.train`` end to end on a tiny dataset for a few steps.
+``python -m demo.train`` end to end on a tiny dataset for a few steps.
 
 The accuracy claim (tiny CLIP/ALIGN/CatLIP clearly above chance on the held-out scenes) is a
 measurement of the full run, ``bash scripts/train_demo.sh``, not asserted here.
@@ -14,10 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
+from demo import heldout, pool
+from demo.scenes import KINDS
+from demo.train import RESULTS_FILE, run
 from filters.dedup import DEFAULT_DEDUP, hamming, phash_hex, sha256_hex
-from pipelines.demo import heldout, pool
-from pipelines.demo.scenes import KINDS
-from pipelines.demo.train import RESULTS_FILE, run
 from tests.trainer_fixtures import make_dataset
 from trainer.eval import read_image_folder
 

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines import fetch
-from pipelines.demo.server import DemoServer
 from pipelines.fetch import FetchConfig, FetchSession, fetch_url
 from pipelines.fetch_hosts import HostBusy, HostGates
 from pipelines.fetch_retry import backoff_seconds, retry_after_seconds
+from testing.web_server import DemoServer
 
 LOCAL = dict(timeout=3.0, retries=0, allowed_networks=("127.0.0.1/32",))
 

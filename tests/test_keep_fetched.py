@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.curate import main
-from pipelines.demo.server import DemoServer
+from testing.web_server import DemoServer
 from tests.hostile_server import distinct_jpeg
 
 pytestmark = pytest.mark.slow

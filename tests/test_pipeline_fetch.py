@@ -11,8 +11,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import fetch
-from pipelines.demo.server import DemoServer
 from pipelines.fetch import FetchConfig, FetchImages, fetch_url
+from testing.web_server import DemoServer
 
 LOCAL = FetchConfig(timeout=2.0, retries=0, allow_private_addresses=True)
 # Guard on, but the test server's own address let through: metadata and other loopback stay refused.

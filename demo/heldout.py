@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipelines.demo.scenes import BACKGROUNDS, CLASHES, COLOURS, KINDS, render_scene
+from demo.scenes import BACKGROUNDS, CLASHES, COLOURS, KINDS, render_scene
 
 DEFAULT_PER_CLASS = 50  # 500 images: chance 0.10 ± 0.013 (one standard deviation)
 # Pool scene seeds are randrange(1 << 31); held-out scene seeds start where those end.

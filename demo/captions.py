@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from pipelines.demo.scenes import COLOURS, KINDS
+from demo.scenes import COLOURS, KINDS
 
 BACKGROUND_PHRASES: dict[str, tuple[str, ...]] = {
     "sky": ("against the sky", "under a blue sky", "against a cloudy sky"),

@@ -34,9 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from pipelines.demo import captions
-from pipelines.demo.photos import iter_photos
-from pipelines.demo.scenes import BACKGROUNDS, CLASHES, COLOURS, KINDS, render_scene
+from demo import captions
+from demo.photos import iter_photos, require_photo_sources
+from demo.scenes import BACKGROUNDS, CLASHES, COLOURS, KINDS, render_scene
 
 DEFAULT_SIZE = 2000
 MIN_SIZE = 120
@@ -117,11 +117,13 @@ class _PoolBuilder:
         self.rows: list[dict[str, str]] = []
         self.scenes: list[dict[str, Any]] = []  # what each plain scene row shows, to derive duplicates from
         self.eval_images: list[str] = []
+        self.photo_names: list[str] = []
         self._files = 0
         kinds = list(KINDS)
         self._kind_weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(kinds))]
 
     def build(self, n: int) -> None:
+        require_photo_sources()
         counts = {name: max(1, round(n * share)) for name, share in _FRACTIONS.items()}
         photos = list(itertools.islice(iter_photos(), max(6, round(n * 0.025))))
         fixed = (
@@ -129,6 +131,7 @@ class _PoolBuilder:
         )
         for _ in range(n - fixed):
             self._scene_row()
+        self.photo_names = [photo.name for photo in photos]
         for photo in photos:
             name = self._save(photo.image, "jpg")
             self._row(f"/images/{name}", photo.caption, "photo")
@@ -279,6 +282,7 @@ class _PoolBuilder:
             "kinds": {kind: sense for kind, sense in KINDS.items()},
             "colours": list(COLOURS),
             "eval_images": self.eval_images,
+            "photos": self.photo_names,  # which real photos went in (their sources are required)
         }
         (self.root / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
 

@@ -1,4 +1,4 @@
-"""``python -m pipelines.demo.train``: train tiny CLIP, ALIGN and CatLIP on the demo's curated dataset
+"""``python -m demo.train``: train tiny CLIP, ALIGN and CatLIP on the demo's curated dataset
 and measure zero-shot accuracy on held-out scenes the pool never contained.
 
 Steps: run the curation demo first when ``OUT/dataset`` is missing; render the held-out ImageFolder
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from pipelines.demo import heldout
+from demo import heldout
 from trainer.config import ConfigError, load_train_config, validate
 from trainer.data import DatasetError
 from trainer.eval import (
@@ -84,9 +84,7 @@ RECIPES: dict[str, Recipe] = {
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.demo.train", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m demo.train", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=DEFAULT_OUT, help="the demo's output folder (default: out/demo)")
     parser.add_argument(
         "--dataset", help="curated dataset directory (default: OUT/dataset, curated if missing)"
@@ -123,7 +121,7 @@ def ensure_dataset(args: argparse.Namespace) -> Path:
         return dataset
     if args.dataset:
         raise DatasetError(f"{dataset} holds no manifest.json: pass a curated dataset directory")
-    from pipelines.demo.run import run as run_demo
+    from demo.run import run as run_demo
 
     print(f"[train-demo] {dataset} is missing: running the curation demo first", flush=True)
     demo_argv = ["--out", str(out)] + (["--size", str(args.demo_size)] if args.demo_size else [])

@@ -1,4 +1,4 @@
-"""``python -m pipelines.demo``: generate the pool, serve it on 127.0.0.1, curate it, say where everything is.
+"""``python -m demo``: generate the pool, serve it on 127.0.0.1, curate it, say where everything is.
 
 Steps (each announced with a banner): render the candidate pool (``pool.py``) under ``OUT/pool``,
 start the demo server on 127.0.0.1 (port 8765, ``--port``), hash the evaluation images into a blocklist, run
@@ -22,8 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.demo import pool
-from pipelines.demo.server import DemoServer, PortUnavailable
+from demo import pool
+from demo.photos import MissingPhotos
+from testing.web_server import DemoServer, PortUnavailable
 
 DEFAULT_OUT = "out/demo"
 # A fixed port by default: the pool's URLs, and so the sample keys derived from them, are then the same
@@ -45,7 +46,7 @@ SLOW_SECONDS = 6.0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--out", default=DEFAULT_OUT, help="where the pool and the dataset go (default: out/demo)"
     )
@@ -101,6 +102,9 @@ def run(argv: list[str] | None = None) -> int:
             code = _curate_served_pool(args, out, server, started)
     except PortUnavailable as error:
         print(f"[demo] {error}: pass --port 0 (any free port) or another port", file=sys.stderr)
+        return 2
+    except MissingPhotos as error:
+        print(f"[demo] {error}", file=sys.stderr)
         return 2
     if code != 0:
         print(f"[demo] the curation job failed with exit code {code}", file=sys.stderr)

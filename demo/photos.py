@@ -3,7 +3,8 @@
 Sources: Debian's mate-backgrounds nature photos (``/usr/share/backgrounds/mate/nature``) and
 scikit-image's bundled images (``skimage.data``). Large photos are scaled down so the demo stays fast;
 each nature photo also gives two square crops, so the pool holds about 50 distinct real photos.
-A missing source (another distribution) is skipped: the pool then has fewer photos, never an error.
+Both sources are required (``require_photo_sources``): without one the pool, and so the demo's
+dataset, would silently differ from machine to machine. ``scripts/setup_env.sh`` installs both.
 """
 
 from __future__ import annotations
@@ -71,6 +72,25 @@ class Photo:
     caption: str
 
 
+class MissingPhotos(RuntimeError):
+    """A photo source is not installed; the message is one line saying how to install it."""
+
+
+def require_photo_sources() -> None:
+    """Raises ``MissingPhotos`` unless both sources are installed (the demo's pool depends on them)."""
+    if not all((NATURE_DIR / name).is_file() for name in NATURE_CAPTIONS):
+        raise MissingPhotos(
+            f"the demo needs the nature photos in {NATURE_DIR}: "
+            "apt-get install mate-backgrounds (or bash scripts/setup_env.sh)"
+        )
+    try:
+        import skimage.data  # noqa: F401
+    except ImportError as error:
+        raise MissingPhotos(
+            "the demo needs scikit-image's bundled photos: pip install -e '.[demo]' (or bash scripts/setup_env.sh)"
+        ) from error
+
+
 def iter_photos() -> Iterator[Photo]:
     """Every available photo, in a fixed order (nature photos and their crops, then skimage)."""
     for file_name, captions in NATURE_CAPTIONS.items():
@@ -93,10 +113,8 @@ def iter_photos() -> Iterator[Photo]:
 
 
 def _skimage_photos() -> Iterator[Photo]:
-    try:
-        import skimage.data as data
-    except ImportError:
-        return
+    import skimage.data as data
+
     for loader, caption in SKIMAGE_CAPTIONS.items():
         try:
             pixels = getattr(data, loader)()
