@@ -1,4 +1,4 @@
-"""Installs the three packages (filters, pipelines, trainer) with their console commands.
+"""Installs the four packages (contract, filters, pipelines, trainer) with their console commands.
 
 Beam workers install the project from this file too (``--setup_file ./setup.py``),
 so it must build with nothing but setuptools.
@@ -41,7 +41,16 @@ setup(
     description="Curate web image/alt-text pairs into balanced, labelled WebDataset shards and train CLIP/ALIGN/CatLIP on them.",
     python_requires=">=3.10",
     packages=find_packages(
-        include=["filters", "filters.*", "pipelines", "pipelines.*", "trainer", "trainer.*"]
+        include=[
+            "contract",
+            "contract.*",
+            "filters",
+            "filters.*",
+            "pipelines",
+            "pipelines.*",
+            "trainer",
+            "trainer.*",
+        ]
     ),
     include_package_data=True,
     package_data={"filters": ["data/*.txt"]},

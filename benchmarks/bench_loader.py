@@ -54,7 +54,7 @@ def photos(side: int) -> list[Image.Image]:
 
 def build_shards(directory: Path, samples: int, side: int, per_shard: int) -> Path:
     """A dataset directory of random crops of real photos, ~``side`` px, in the curation contract."""
-    from filters.vocabulary import save_json
+    from contract.vocabulary import save_json
 
     rng = random.Random(0)
     sources = photos(side)

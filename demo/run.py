@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from contract.files import MANIFEST_FILE, REJECTS_DIR, REPORT_FILE, STATS_FILE
 from demo import pool
 from demo.photos import MissingPhotos
 from testing.web_server import DemoServer, PortUnavailable
@@ -134,19 +135,19 @@ def _curate_served_pool(args: argparse.Namespace, out: Path, server: DemoServer,
 
 def describe_dataset(dataset_dir: Path) -> list[str]:
     """Where the outputs are and the funnel, as printable lines."""
-    stats = json.loads((dataset_dir / "stats.json").read_text(encoding="utf-8"))
-    manifest = json.loads((dataset_dir / "manifest.json").read_text(encoding="utf-8"))
+    stats = json.loads((dataset_dir / STATS_FILE).read_text(encoding="utf-8"))
+    manifest = json.loads((dataset_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
     shards = manifest.get("shards", [])
     lines = [
         f"  shards:   {len(shards)} under {dataset_dir} ({', '.join(s['name'] for s in shards[:4])}"
         f"{', …' if len(shards) > 4 else ''})",
-        f"  manifest: {dataset_dir / 'manifest.json'}",
+        f"  manifest: {dataset_dir / MANIFEST_FILE}",
     ]
-    report = dataset_dir / "report.html"
+    report = dataset_dir / REPORT_FILE
     lines.append(
         f"  report:   {report}" if report.is_file() else "  report:   not written (see the job's log)"
     )
-    lines.append(f"  rejects:  {dataset_dir / 'rejects'}/*.parquet")
+    lines.append(f"  rejects:  {dataset_dir / REJECTS_DIR}/*.parquet")
     lines.append(f"  funnel:   read {stats['read']} → kept {stats['kept']} (dropped {stats['dropped']})")
     for row in stats.get("stages", []):
         reasons = sorted(row.get("reasons", {}).items(), key=lambda item: (-item[1], item[0]))

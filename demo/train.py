@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from contract.files import MANIFEST_FILE, TOKENIZER_FILE, VOCABULARY_FILE
 from demo import heldout
 from trainer.config import ConfigError, load_train_config, validate
 from trainer.data import DatasetError
@@ -117,7 +118,7 @@ def ensure_dataset(args: argparse.Namespace) -> Path:
     """The dataset directory; runs the curation demo into OUT when the default one is missing."""
     out = Path(args.out)
     dataset = Path(args.dataset) if args.dataset else out / "dataset"
-    if (dataset / "manifest.json").is_file():
+    if (dataset / MANIFEST_FILE).is_file():
         return dataset
     if args.dataset:
         raise DatasetError(f"{dataset} holds no manifest.json: pass a curated dataset directory")
@@ -223,7 +224,7 @@ def dataset_fingerprint(dataset: Path) -> dict[str, str]:
     (train_demo.sh reuses out/demo/dataset) shows up here as other hashes."""
     return {
         name: hashlib.sha256((dataset / name).read_bytes()).hexdigest()
-        for name in ("manifest.json", "tokenizer.json", "vocabulary.json")
+        for name in (MANIFEST_FILE, TOKENIZER_FILE, VOCABULARY_FILE)
         if (dataset / name).is_file()
     }
 

@@ -37,7 +37,6 @@ compounds → nouns → WordNet lemma (morphy: plural → singular) → one sens
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -45,6 +44,7 @@ from functools import lru_cache
 from itertools import product
 from typing import Any, Literal, NamedTuple
 
+from contract.vocabulary import SYNSET_ID
 from filters.language import identify_language
 from filters.pos_tagging import (
     WORD,
@@ -68,7 +68,6 @@ __all__ = [
 Sense = Literal["first", "visual", "context"]
 SENSES: tuple[str, ...] = ("first", "visual", "context")
 
-SYNSET_ID = re.compile(r"^n\d{8}$")
 NOUN_TAGS = frozenset({"NN", "NNS"})
 PROPER_TAGS = frozenset({"NNP", "NNPS"})
 ANY_NOUN_TAGS = NOUN_TAGS | PROPER_TAGS

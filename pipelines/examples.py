@@ -29,9 +29,9 @@ from typing import Any
 
 import apache_beam as beam
 
+from contract.files import EXAMPLES_FILE
 from filters.hashing import unit_hash
 from filters.thumbnails import DEFAULT_MAX_BYTES, DEFAULT_SIDE
-from pipelines.dataset_files import EXAMPLES_FILE
 from pipelines.files import write_json
 from pipelines.records import Record
 

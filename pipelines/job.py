@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import create_runner
 
+from contract.files import EVAL_BLOCKLIST_FILE, MANIFEST_FILE, REPORT_FILE, STATS_FILE
 from filters.eval_blocklist import EvalSetError, build_eval_blocklist
 from filters.nsfw_image import NudeNetDetector
 from pipelines import caption_stages, match_stages
@@ -28,18 +29,13 @@ from pipelines.kept_fetched import FetchKeepingResults
 from pipelines.label_stages import BuildVocabulary, LabelSynsets
 from pipelines.match_stages import BalanceQueries, MatchQueries
 from pipelines.options import OptionError, is_eval_set, resolve
-from pipelines.output_dir import EVAL_BLOCKLIST_FILE, REPORT_FILE, remove_previous
+from pipelines.output_dir import remove_previous
 from pipelines.progress import ProgressDisplay, run_with_progress, watched_pipeline
 from pipelines.read import ReadCandidates
-from pipelines.stats import (
-    STATS_FILE,
-    WriteFunnel,
-    WriteQueryCounts,
-    WriteRejects,
-)
+from pipelines.stats import WriteFunnel, WriteQueryCounts, WriteRejects
 from pipelines.text_stages import CleanText, DropSharedAltTexts
 from pipelines.tokenizer_stage import TrainTokenizer
-from pipelines.write import MANIFEST_FILE, WriteManifest, WriteShards
+from pipelines.write import WriteManifest, WriteShards
 
 __all__ = ["OptionError", "build", "prepare", "run"]
 

@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from contract.files import KEPT_MARKER
 from filters.hashing import bucket
 from filters.tar_members import TarLimits, TarMember, read_tar
-from pipelines.dataset_files import KEPT_MARKER
 from pipelines.files import TMP_DIR, join, read_bytes, write_bytes, write_json
 from pipelines.records import REJECTS, Record, count_kept, make_reject
 from pipelines.write import write_tar

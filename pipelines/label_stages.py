@@ -10,12 +10,11 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
+from contract.files import VOCABULARY_FILE
 from filters.synsets import LabelerConfig, SynsetLabeler
 from filters.vocabulary import build_vocabulary
 from pipelines.files import write_bytes
 from pipelines.records import Record
-
-VOCABULARY_FILE = "vocabulary.json"
 
 
 class _Label(beam.DoFn):

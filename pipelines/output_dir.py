@@ -23,15 +23,20 @@ from collections.abc import Callable, Iterable
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.dataset_files import EXAMPLES_FILE
+from contract.files import (
+    EVAL_BLOCKLIST_FILE,
+    EXAMPLES_FILE,
+    MANIFEST_FILE,
+    QUERY_COUNTS_FILE,
+    REJECTS_DIR,
+    REPORT_FILE,
+    SIZES_FILE,
+    STATS_FILE,
+    TOKENIZER_FILE,
+    VOCABULARY_FILE,
+)
 from pipelines.files import TMP_DIR, join
-from pipelines.label_stages import VOCABULARY_FILE
-from pipelines.stats import QUERY_COUNTS_FILE, REJECTS_DIR, STATS_FILE
-from pipelines.tokenizer_stage import TOKENIZER_FILE
-from pipelines.write import MANIFEST_FILE, SIZES_FILE
 
-REPORT_FILE = "report.html"
-EVAL_BLOCKLIST_FILE = "eval_blocklist.json"
 DATASET_FILES = (
     SIZES_FILE,
     STATS_FILE,

@@ -27,10 +27,16 @@ matplotlib.use("Agg")  # no display on workers and CI machines
 
 import matplotlib.pyplot as plt
 
-from pipelines.dataset_files import EXAMPLES_FILE, REJECTS_DIR
+from contract.files import (
+    EXAMPLES_FILE,
+    QUERY_COUNTS_FILE,
+    REJECTS_DIR,
+    REPORT_FILE,
+    STATS_FILE,
+    VOCABULARY_FILE,
+)
 from pipelines.report_examples import STYLE, ShardScan, kept_cards, reject_gallery, scan_shards
 
-REPORT_FILE = "report.html"
 _UNCOMPRESSED = "uncompressed"  # apache_beam.io.filesystem.CompressionTypes.UNCOMPRESSED
 MAX_SIZE_SAMPLES = 100_000
 _TOP_ROWS = 25
@@ -45,13 +51,13 @@ class ReportError(ValueError):
 def write_report(dataset_dir: str) -> str:
     """Writes ``report.html`` into ``dataset_dir`` and returns its path."""
     root = dataset_dir.rstrip("/") or "/"
-    stats = _read_json(_join(root, "stats.json"))
+    stats = _read_json(_join(root, STATS_FILE))
     if stats is None:
         raise ReportError(
             f"{dataset_dir} has no stats.json: pass the --output directory of a finished curation job"
         )
-    counts = _read_json(_join(root, "query_counts.json"))
-    vocabulary = _read_json(_join(root, "vocabulary.json"))
+    counts = _read_json(_join(root, QUERY_COUNTS_FILE))
+    vocabulary = _read_json(_join(root, VOCABULARY_FILE))
     top_queries = [q["query"] for q in _ranked_queries(counts)[:PICTURE_GROUPS]]
     top_synsets = [s["id"] for s in _ranked_synsets(vocabulary)[:PICTURE_GROUPS]]
     shards = [m.path for m in _filesystems().match([_join(root, "*.tar")])[0].metadata_list]
@@ -161,7 +167,7 @@ def _query_section(counts: dict[str, Any] | None, scan: ShardScan | None = None)
         "<i>credited</i>: output pairs counted against the query's cap.</p>"
     )
     table = _table(("query", "matched", "before balance", "kept", "credited"), rows)
-    table = _top_note(len(rows), len(queries), "queries by matches", "query_counts.json") + table
+    table = _top_note(len(rows), len(queries), "queries by matches", QUERY_COUNTS_FILE) + table
     pictures = ""
     if scan is not None:
         groups = [q["query"] for q in _ranked_queries(counts)[:PICTURE_GROUPS]]
@@ -190,7 +196,7 @@ def _synset_section(vocabulary: dict[str, Any] | None, scan: ShardScan | None = 
     kept = sum(1 for s in synsets if s.get("kept"))
     rows = [(s["id"], s["name"], s["count"], "yes" if s.get("kept") else "no") for s in synsets[:_TOP_ROWS]]
     note = f"<p>{len(synsets)} synsets seen, {kept} kept (count ≥ V_tau = {v_tau}).</p>"
-    table = _top_note(len(rows), len(synsets), "synsets by count", "vocabulary.json")
+    table = _top_note(len(rows), len(synsets), "synsets by count", VOCABULARY_FILE)
     table += _table(("id", "synset", "count", "kept"), rows)
     pictures = ""
     if scan is not None:
@@ -231,7 +237,7 @@ def _domain_section(domains: dict[str, Any] | None) -> str:
     if other.get("domains"):
         rows.append((f"({other['domains']} other domains)", other["urls"], other["ok"],
                      f"{other['ok'] / other['urls']:.0%}" if other["urls"] else "", reasons(other)))  # fmt: skip
-    note = _top_note(domains.get("listed", 0), domains.get("domains", 0), "domains by URLs", "stats.json")
+    note = _top_note(domains.get("listed", 0), domains.get("domains", 0), "domains by URLs", STATS_FILE)
     table = _table(("domain", "URLs", "fetched", "success", "failures"), rows)
     return _section("Fetch by domain", note + table)
 

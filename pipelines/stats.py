@@ -23,12 +23,10 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
-from pipelines.dataset_files import REJECTS_DIR
+from contract.files import QUERY_COUNTS_FILE, REJECTS_DIR, STATS_FILE
 from pipelines.files import write_json
 from pipelines.records import Record
 
-STATS_FILE = "stats.json"
-QUERY_COUNTS_FILE = "query_counts.json"
 REJECT_TEXT_FIELDS = ("key", "url", "caption", "stage", "reason", "detail", "extra")
 REJECT_SCHEMA = pa.schema([*((name, pa.string()) for name in REJECT_TEXT_FIELDS), ("thumbnail", pa.binary())])
 DEFAULT_MAX_REJECT_EXTRA_BYTES = 4096

@@ -27,30 +27,20 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from contract.files import (
+    CAPTION_MEMBER,
+    IMAGE_MEMBER,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT_VERSION,
+    META_MEMBER,
+    SAMPLE_FIELDS,
+    SIZES_FILE,
+)
 from filters.hashing import bucket
 from filters.thumbnails import make_thumbnail
 from pipelines.files import TMP_DIR, join, tmp_path, write_json
 from pipelines.records import Record
 
-FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-SIZES_FILE = "sizes.json"
-SAMPLE_FIELDS = (
-    "key",
-    "url",
-    "caption",
-    "language",
-    "width",
-    "height",
-    "original_width",
-    "original_height",
-    "sha256",
-    "phash",
-    "queries",
-    "credited_query",
-    "synsets",
-    "extra",
-)
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
 _END_OF_ARCHIVE = 2 * _BLOCK
@@ -65,9 +55,9 @@ def sample_json(record: Record) -> bytes:
 def sample_members(record: Record, jpeg: bytes) -> list[tuple[str, bytes]]:
     key = record["key"]
     return [
-        (f"{key}.jpg", jpeg),
-        (f"{key}.txt", record["caption"].encode("utf-8")),
-        (f"{key}.json", sample_json(record)),
+        (f"{key}.{IMAGE_MEMBER}", jpeg),
+        (f"{key}.{CAPTION_MEMBER}", record["caption"].encode("utf-8")),
+        (f"{key}.{META_MEMBER}", sample_json(record)),
     ]
 
 
@@ -282,7 +272,7 @@ def _write_manifest(
     shards = sorted(shards, key=lambda s: s["name"])
     write_json(output, SIZES_FILE, {s["name"]: s["samples"] for s in shards})
     manifest = {
-        "format_version": FORMAT_VERSION,
+        "format_version": MANIFEST_FORMAT_VERSION,
         "shards": [{k: s[k] for k in ("name", "samples", "bytes", "sha256")} for s in shards],
         "total_samples": sum(s["samples"] for s in shards),
         "total_bytes": sum(s["bytes"] for s in shards),

@@ -41,7 +41,7 @@ if [ ! -f "$stamp" ]; then
   python -c "import torch" 2>/dev/null || { echo "[setup] installing $TORCH_SPEC"; pip_install $TORCH_SPEC; }  # unquoted: may carry --index-url
   echo "[setup] installing the project and its pinned dependencies"
   pip_install -c constraints.txt -e ".[dev,nsfw]"
-  python -c "import filters, pipelines, trainer, apache_beam, torch, webdataset, pycld2, onnxruntime, nudenet" 2>/dev/null \
+  python -c "import contract, filters, pipelines, trainer, apache_beam, torch, webdataset, pycld2, onnxruntime, nudenet" 2>/dev/null \
     || { echo "[setup] the install is incomplete; see the pip output above"; exit 1; }
   rm -f "$VENV"/.installed-*; touch "$stamp"
 fi

@@ -1,6 +1,7 @@
 """The layering the code keeps (ARCHITECTURE.md, "Layers"), checked on every import statement.
 
 - ``filters/``: pure rules; imports neither Beam nor torch, nor any other layer of the project.
+- ``contract/``: the dataset's files and fields; imports nothing heavy and no other layer.
 - ``pipelines/`` (Beam) and ``trainer/`` (torch) never import each other, nor the applications.
 - Only the applications (``demo/``, ``benchmarks/``, ``deploy/``) and the tests import both.
 
@@ -15,16 +16,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = {"filters", "pipelines", "trainer", "demo", "testing", "benchmarks", "deploy", "tests"}
+PROJECT = {"filters", "contract", "pipelines", "trainer", "demo", "testing", "benchmarks", "deploy", "tests"}
 APPLICATIONS = {"demo", "benchmarks", "deploy", "tests"}
 # What each library layer may import from the project (itself included).
 ALLOWED = {
-    "filters": {"filters"},
-    "pipelines": {"pipelines", "filters"},
-    "trainer": {"trainer", "filters"},
+    "filters": {"filters", "contract"},
+    "contract": {"contract"},
+    "pipelines": {"pipelines", "filters", "contract"},
+    "trainer": {"trainer", "filters", "contract"},
     "testing": {"testing"},
 }
-HEAVY = {"filters": {"apache_beam", "torch"}}
+HEAVY = {"filters": {"apache_beam", "torch"}, "contract": {"apache_beam", "torch", "numpy", "PIL"}}
 
 
 def imported_roots(path: Path, package: str | None = None) -> set[str]:

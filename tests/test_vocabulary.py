@@ -8,21 +8,10 @@ from collections import Counter
 
 import pytest
 
+from contract.vocabulary import ClassIndex, SynsetEntry, load_json, load_tsv, save_json, save_tsv
 from filters.label_map import _SimilarityIndex, label_to_synsets, map_labels_to_vocabulary
 from filters.synsets import load_wordnet, synset_id
-from filters.vocabulary import (
-    V_TAU,
-    SynsetEntry,
-    Vocabulary,
-    add_labels,
-    build_vocabulary,
-    count_synsets,
-    load_json,
-    load_tsv,
-    merge_counts,
-    save_json,
-    save_tsv,
-)
+from filters.vocabulary import V_TAU, add_labels, build_vocabulary, count_synsets, merge_counts
 
 DOG, CAT, BALL = "n02084071", "n02121620", "n02778669"
 
@@ -67,7 +56,7 @@ def test_build_names_lemmas_order_and_pruning(vocab):
 
 
 def test_catlip_default_v_tau_is_500(wn):
-    assert V_TAU == 500 and Vocabulary().v_tau == 500
+    assert V_TAU == 500
     vocab = build_vocabulary({DOG: 500, CAT: 499}, wordnet=wn)
     assert vocab.kept_ids() == [DOG]
     assert [e.kept for e in vocab.synsets] == [True, False]
@@ -76,16 +65,24 @@ def test_catlip_default_v_tau_is_500(wn):
 def test_v_tau_reapplied_at_load_time(vocab):
     assert vocab.kept_ids(v_tau=1) == [DOG, CAT, BALL]
     assert vocab.kept_ids(v_tau=8) == []
-    assert vocab.index_of(BALL) is None  # pruned at v_tau=5
-    assert vocab.index_of(BALL, v_tau=2) == 2
-    assert vocab.index_of(CAT) == 1
-    assert vocab.index_of("n99999999") is None
+    assert BALL not in vocab.classes().position  # pruned at v_tau=5
+    assert vocab.classes(v_tau=2).position[BALL] == 2
+    assert vocab.classes().position[CAT] == 1
+    assert "n99999999" not in vocab.classes(v_tau=0).position
+    assert vocab.classes() == ClassIndex((DOG, CAT), ("dog.n.01", "cat.n.01"), 5)
 
 
 def test_multi_hot_indices(vocab):
-    assert vocab.multi_hot([CAT, DOG, CAT, BALL, "n00000000"]) == [0, 1]
-    assert vocab.multi_hot([BALL], v_tau=1) == [2]
-    assert vocab.multi_hot([]) == []
+    assert vocab.classes().multi_hot([CAT, DOG, CAT, BALL, "n00000000"]) == [0, 1]
+    assert vocab.classes(v_tau=1).multi_hot([BALL]) == [2]
+    assert vocab.classes().multi_hot([]) == []
+
+
+def test_class_index_round_trips_through_a_checkpoint_state(vocab):
+    classes = vocab.classes(v_tau=1)
+    state = json.loads(json.dumps(classes.to_state()))  # what torch.save / a JSON config would keep
+    assert ClassIndex.from_state(state) == classes
+    assert ClassIndex.from_state(state).multi_hot([BALL, DOG]) == [0, 2]
 
 
 def test_json_is_exactly_the_contract_format(vocab, tmp_path):
@@ -177,7 +174,7 @@ def test_real_captions_end_to_end(wn, tmp_path):
     # dog 3, then cat and ball with 2 each in id order; grass (1) is pruned
     assert vocab.kept_ids() == [DOG, CAT, synset_id(wn.synset("ball.n.01"))]
     reloaded = load_json(save_json(vocab, tmp_path / "v.json"))
-    assert reloaded.multi_hot(labeler.labels("a cat and a dog")) == [0, 1]
+    assert reloaded.classes().multi_hot(labeler.labels("a cat and a dog")) == [0, 1]
 
 
 # --- filters/label_map.py: target labels → vocabulary synsets (Transfer Init) ---

@@ -27,7 +27,8 @@ import webdataset as wds
 from PIL import Image, ImageDraw
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from filters.vocabulary import SynsetEntry, Vocabulary, count_synsets, save_json
+from contract.vocabulary import SynsetEntry, Vocabulary, save_json
+from filters.vocabulary import count_synsets
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 COLOURS = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220), "yellow": (235, 200, 20)}
@@ -157,7 +158,7 @@ def fixture_vocabulary(samples: list[FixtureSample], v_tau: int) -> Vocabulary:
         SynsetEntry(wnid, SYNSET_NAMES[wnid][0], count, SYNSET_NAMES[wnid][1], count >= v_tau)
         for wnid, count in counts.items()
     ]
-    return Vocabulary(v_tau, tuple(sorted(entries, key=lambda entry: (-entry.count, entry.id))))
+    return Vocabulary.of(v_tau, entries)
 
 
 def sample_json(sample: FixtureSample, data: bytes, image: Image.Image) -> dict:

@@ -243,7 +243,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "model_config": dataclasses.asdict(self.model_cfg),
             "tokenizer_json": self.meta.tokenizer_json,
-            "vocabulary": dataclasses.asdict(self.meta.vocabulary) if self.meta.vocabulary else None,
+            "vocabulary": self.meta.vocabulary.to_state() if self.meta.vocabulary else None,
             "world_size": self.env.world_size,
         }
 

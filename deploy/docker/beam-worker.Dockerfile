@@ -20,6 +20,7 @@ RUN apt-get update \
 
 WORKDIR /opt/curation
 COPY setup.py constraints.txt ./
+COPY contract/ contract/
 COPY filters/ filters/
 COPY pipelines/ pipelines/
 COPY trainer/ trainer/
@@ -27,7 +28,7 @@ COPY trainer/ trainer/
 RUN pip install -c constraints.txt . \
     && python -m filters.wordnet_data install \
     && python -m filters.wordnet_data check \
-    && python -c "import apache_beam, filters, pipelines, img2dataset, webdataset, ahocorasick, imagehash"
+    && python -c "import apache_beam, contract, filters, pipelines, img2dataset, webdataset, ahocorasick, imagehash"
 
 # The base image's entrypoint (/opt/apache/beam/boot) stays: it starts the SDK harness, or a
 # worker pool for Flink/Spark's EXTERNAL environment when run with --worker_pool.

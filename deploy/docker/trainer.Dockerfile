@@ -21,6 +21,7 @@ RUN apt-get update \
 
 WORKDIR /opt/curation
 COPY setup.py constraints.txt ./
+COPY contract/ contract/
 COPY filters/ filters/
 COPY pipelines/ pipelines/
 COPY trainer/ trainer/

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from trainer.config import DataConfig
-from trainer.data.meta import DatasetError, DatasetMeta, SynsetVocabulary, resolve_dataset
+from trainer.data.meta import DatasetError, DatasetMeta, resolve_dataset
 from trainer.data.samples import BatchCollator, SampleProcessor
 from trainer.data.stream import StreamConfig, TrainBatches, make_train_batches
 from trainer.data.text import CaptionTokenizer
@@ -24,7 +24,6 @@ __all__ = [
     "DatasetError",
     "DatasetMeta",
     "SampleProcessor",
-    "SynsetVocabulary",
     "TrainBatches",
     "build_train_batches",
     "resolve_dataset",
@@ -71,9 +70,7 @@ def build_train_batches(
     vocabulary = meta.vocabulary
     augment = data.augment
     crop = CropSpec(image_size, augment.scale, augment.ratio, hflip, augment.hue, augment.grayscale)
-    processor = SampleProcessor(
-        image_size, crop, tokenizer is not None, vocabulary.index() if vocabulary else None
-    )
+    processor = SampleProcessor(image_size, crop, tokenizer is not None, vocabulary)
     collator = BatchCollator(tokenizer, len(vocabulary.ids) if vocabulary else None)
     config = stream_config(data, meta, seed, rank)
     return make_train_batches(config, processor, collator, data.workers, state, pin_memory)

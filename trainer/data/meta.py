@@ -12,7 +12,6 @@ order, which is the class order of targets and of CatLIP's classifier rows.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,10 @@ from typing import Any
 import fsspec
 from webdataset.shardlists import expand_urls
 
-from filters.vocabulary import Vocabulary, load_json
-
-MANIFEST = "manifest.json"
-TOKENIZER = "tokenizer.json"
-VOCABULARY = "vocabulary.json"
+from contract.files import MANIFEST_FILE as MANIFEST
+from contract.files import TOKENIZER_FILE as TOKENIZER
+from contract.files import VOCABULARY_FILE as VOCABULARY
+from contract.vocabulary import ClassIndex, parse_json
 
 
 class DatasetError(ValueError):
@@ -32,23 +30,11 @@ class DatasetError(ValueError):
 
 
 @dataclass(frozen=True)
-class SynsetVocabulary:
-    """The kept synsets: position = target column = CatLIP classifier row."""
-
-    ids: tuple[str, ...]
-    names: tuple[str, ...]
-    v_tau: int
-
-    def index(self) -> dict[str, int]:
-        return {wnid: position for position, wnid in enumerate(self.ids)}
-
-
-@dataclass(frozen=True)
 class DatasetMeta:
     shard_urls: tuple[str, ...]
     total_samples: int | None
     tokenizer_json: str | None
-    vocabulary: SynsetVocabulary | None
+    vocabulary: ClassIndex | None
     meta_dir: str | None
     # per shard URL, its manifest entry (samples, bytes, sha256); bare shard specs have none
     shard_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -106,32 +92,18 @@ def shards_of_directory(directory: str, manifest: dict[str, Any]) -> list[str]:
     return urls
 
 
-def kept_synsets(vocabulary: Vocabulary, v_tau: int | None) -> SynsetVocabulary:
-    """Applies V_tau to a loaded vocabulary (None: keep what the file marks ``kept``)."""
-    kept = set(vocabulary.kept_ids(v_tau))
-    entries = [entry for entry in vocabulary.synsets if entry.id in kept]
-    return SynsetVocabulary(
-        tuple(entry.id for entry in entries),
-        tuple(entry.name for entry in entries),
-        vocabulary.v_tau if v_tau is None else v_tau,
-    )
-
-
-def load_vocabulary(meta_dir: str, v_tau: int | None) -> SynsetVocabulary:
-    """``vocabulary.json`` of ``meta_dir`` (local or fsspec) through ``filters.vocabulary``, V_tau applied."""
+def load_vocabulary(meta_dir: str, v_tau: int | None) -> ClassIndex:
+    """``vocabulary.json`` of ``meta_dir`` (local or fsspec) as the class index at ``v_tau``."""
     url = join(meta_dir, VOCABULARY)
     text = read_text(url)
     if text is None:
         raise DatasetError(
             f"{meta_dir} has no {VOCABULARY}: CatLIP needs the synset vocabulary curate writes"
         )
-    with tempfile.TemporaryDirectory() as scratch:  # filters.vocabulary reads local files only
-        local = Path(scratch) / VOCABULARY
-        local.write_text(text, encoding="utf-8")
-        try:
-            vocabulary = kept_synsets(load_json(local), v_tau)
-        except ValueError as error:
-            raise DatasetError(f"{url} is not a valid vocabulary ({str(error).splitlines()[0]})") from error
+    try:
+        vocabulary = parse_json(text, url).classes(v_tau)
+    except ValueError as error:
+        raise DatasetError(f"{url} is not a valid vocabulary ({str(error).splitlines()[0]})") from error
     if not vocabulary.ids:
         raise DatasetError(f"no synset in {url} has count >= v_tau {vocabulary.v_tau}: lower data.v_tau")
     return vocabulary

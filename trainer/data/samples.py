@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from PIL import Image
 
+from contract.files import CAPTION_MEMBER, META_MEMBER
+from contract.vocabulary import ClassIndex
 from trainer.data.text import CaptionTokenizer
 from trainer.data.transforms import CropSpec, eval_image, train_image
 
@@ -39,25 +41,28 @@ class SampleProcessor:
     image_size: int
     crop: CropSpec | None = None
     need_caption: bool = True
-    synset_index: dict[str, int] | None = None
+    classes: ClassIndex | None = None  # the kept synsets (CatLIP's targets); None: no targets
 
     def __call__(self, raw: dict[str, Any], rng: random.Random) -> Sample | str:
         data = next((raw[name] for name in IMAGE_KEYS if name in raw), None)
         if data is None:
             return "missing_image"
         try:
-            meta = json.loads(raw["json"]) if "json" in raw else {}
+            meta = json.loads(raw[META_MEMBER]) if META_MEMBER in raw else {}
         except (ValueError, UnicodeDecodeError):
             return "bad_json"
-        caption = raw["txt"].decode("utf-8", "replace") if "txt" in raw else meta.get("caption", "")
+        caption = (
+            raw[CAPTION_MEMBER].decode("utf-8", "replace")
+            if CAPTION_MEMBER in raw
+            else meta.get("caption", "")
+        )
         if self.need_caption and not caption.strip():
             return "missing_caption"
         try:
             image = train_image(data, self.crop, rng) if self.crop else eval_image(data, self.image_size)
         except DECODE_ERRORS:
             return "image_decode_error"
-        index = self.synset_index or {}
-        synsets = sorted({index[wnid] for wnid in meta.get("synsets", []) if wnid in index})
+        synsets = self.classes.multi_hot(meta.get("synsets", [])) if self.classes else []
         return Sample(raw.get("__key__", meta.get("key", "")), image, caption, synsets)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from contract.vocabulary import ClassIndex
 from trainer.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
-from trainer.data.meta import SynsetVocabulary
 from trainer.data.text import CaptionTokenizer
 from trainer.models import ModelConfig, build_model, model_config_from_dict
 
@@ -20,7 +20,7 @@ class TrainedModel:
     config: ModelConfig
     objective: str
     tokenizer: CaptionTokenizer | None
-    vocabulary: SynsetVocabulary | None
+    vocabulary: ClassIndex | None
     step: int
     train_config: dict
 
@@ -50,9 +50,7 @@ def load_trained(path: str | Path, use_ema: bool = False, device: str | torch.de
         config,
         state["config"]["objective"]["name"],
         tokenizer,
-        SynsetVocabulary(tuple(vocabulary["ids"]), tuple(vocabulary["names"]), vocabulary["v_tau"])
-        if vocabulary
-        else None,
+        ClassIndex.from_state(vocabulary) if vocabulary else None,
         int(state["step"]),
         state["config"],
     )

@@ -112,7 +112,7 @@ def evaluate_heldout(
         trained.config.vision.image_size,
         None,
         trained.two_tower,
-        None if trained.two_tower else vocabulary.index(),
+        None if trained.two_tower else vocabulary,
     )
     collator = BatchCollator(
         trained.tokenizer if trained.two_tower else None, None if trained.two_tower else len(vocabulary.ids)
