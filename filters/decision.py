@@ -1,13 +1,15 @@
 """The one contract every curation rule follows.
 
 A rule is a pure function that returns ``KEEP`` (``None``) or a short, stable
-reason string such as ``"text_too_short"``. Pipelines count reasons with Beam
-Metrics and write every dropped record with its stage and reason to rejects.
+reason string such as ``"text_too_short"`` (a ``Finding`` when the reject should
+say what triggered it). A pipeline stage turns a rule's verdict into its own
+contract, the record to keep or a ``Reject(reason, detail)``
+(``pipelines/rule_stage.py``), which is counted in Beam Metrics and written with
+its stage and reason to rejects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import NamedTuple, TypeAlias
 
 Reason: TypeAlias = str
@@ -29,10 +31,8 @@ class Finding(NamedTuple):
 KEPT = Finding(KEEP)
 
 
-def first_reason(checks: Iterable[Callable[[], Verdict]]) -> Verdict:
-    """Runs checks in order and returns the first drop reason, or KEEP."""
-    for check in checks:
-        reason = check()
-        if reason is not None:
-            return reason
-    return KEEP
+class Reject(NamedTuple):
+    """A record dropped by a stage: the stable ``reason`` and a short ``detail`` for the rejects table."""
+
+    reason: Reason
+    detail: str = ""

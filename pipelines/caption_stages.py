@@ -9,19 +9,21 @@ word list is rejected as ``text_nsfw`` (detail: the terms), as COYO-700M filtere
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import apache_beam as beam
 
+from filters.decision import Reject
 from filters.language import identify_language
 from filters.nsfw_text import ExplicitTermMatcher, check_text_nsfw
-from pipelines.records import REJECTS, Record, count_kept, make_reject
+from pipelines.records import Record
+from pipelines.rule_stage import RuleStage, apply_rule_stage
 
 STAGE = "caption"
 TEXT_LANGUAGE = "text_language"
 
 
-class _CheckCaptionLanguage(beam.DoFn):
+class _CheckCaptionLanguage(RuleStage):
+    stage = STAGE
+
     def __init__(self, languages: tuple[str, ...], explicit_text: bool) -> None:
         self._languages = frozenset(languages)
         self._explicit_text = explicit_text
@@ -31,33 +33,26 @@ class _CheckCaptionLanguage(beam.DoFn):
         if self._explicit_text:
             self._matcher = ExplicitTermMatcher().build()  # the word list's automaton, once per worker
 
-    def process(self, record: Record) -> Iterator:
+    def judge(self, record: Record) -> Record | Reject:
         guess = identify_language(record["caption"])
-        record = {**record, "language": guess.code}
         if self._languages and guess.code not in self._languages:
-            detail = f"{guess.code} ({'reliable' if guess.reliable else 'best effort'})"
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, TEXT_LANGUAGE, detail))
-            return
+            return Reject(TEXT_LANGUAGE, f"{guess.code} ({'reliable' if guess.reliable else 'best effort'})")
         if self._matcher is not None:
             finding = check_text_nsfw(record["caption"], self._matcher)
             if finding.reason is not None:
-                yield beam.pvalue.TaggedOutput(
-                    REJECTS, make_reject(record, STAGE, finding.reason, finding.detail)
-                )
-                return
-        count_kept(STAGE)
-        yield record
+                return Reject(finding.reason, finding.detail)
+        return {**record, "language": guess.code}
 
 
 class CheckCaptionLanguage(beam.PTransform):
     """Records → ``(kept, rejects)``; ``languages`` empty keeps every language."""
+
+    stage = STAGE  # its name in the funnel (job.build reads it)
 
     def __init__(self, languages: tuple[str, ...] = (), explicit_text: bool = False) -> None:
         super().__init__()
         self._languages, self._explicit_text = tuple(languages), explicit_text
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        checked = records | "LanguageAndExplicitText" >> beam.ParDo(
-            _CheckCaptionLanguage(self._languages, self._explicit_text)
-        ).with_outputs(REJECTS, main="kept")
-        return checked.kept, checked[REJECTS]
+        rule = _CheckCaptionLanguage(self._languages, self._explicit_text)
+        return apply_rule_stage(records, "LanguageAndExplicitText", rule)

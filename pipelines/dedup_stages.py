@@ -117,6 +117,8 @@ def _apply_losers(item: tuple[str, dict[str, list]]) -> Iterator:
 class Deduplicate(beam.PTransform):
     """Light records with ``sha256``/``phash``/original sizes → ``(kept, rejects)``; stage ``dedup``."""
 
+    stage = STAGE  # its name in the funnel (job.build reads it)
+
     def __init__(
         self, config: DedupConfig, blocklist_path: str | None = None, level_one_target: float | None = None
     ) -> None:

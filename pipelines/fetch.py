@@ -219,7 +219,7 @@ class FetchImages(beam.PTransform):
     def __init__(self, config: FetchConfig | None = None, stage: str = STAGE) -> None:
         super().__init__()
         self._config = config or FetchConfig()
-        self._stage = stage
+        self.stage = stage  # its name in the funnel (job.build reads it)
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         size = self._config.effective_batch_size
@@ -228,6 +228,6 @@ class FetchImages(beam.PTransform):
             | "SpreadFetches" >> beam.Reshuffle()
             | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
             | "Fetch"
-            >> beam.ParDo(_FetchBatchFn(self._config, self._stage)).with_outputs(REJECTS, main="kept")
+            >> beam.ParDo(_FetchBatchFn(self._config, self.stage)).with_outputs(REJECTS, main="kept")
         )
         return outputs.kept, outputs[REJECTS]

@@ -10,17 +10,21 @@ from typing import Any
 
 import apache_beam as beam
 
+from filters.decision import Reject
 from filters.dedup import phash_hex, sha256_hex
 from filters.image import ImageRules, process_image
-from filters.nsfw_image import check_image_nsfw
+from filters.nsfw_image import IMAGE_NSFW, check_image_nsfw
 from filters.thumbnails import make_thumbnail
 from pipelines.examples import ExampleSettings, LocalTopK, reason_key
-from pipelines.records import REJECTS, Record, count_kept, make_reject
+from pipelines.records import Record
+from pipelines.rule_stage import RuleStage, apply_rule_stage
 
 STAGE = "image"
 
 
-class _CheckAndHash(beam.DoFn):
+class _CheckAndHash(RuleStage):
+    stage = STAGE
+
     def __init__(self, rules: ImageRules, examples: ExampleSettings, detector: Any = None) -> None:
         self._rules = rules
         self._examples = examples
@@ -31,33 +35,18 @@ class _CheckAndHash(beam.DoFn):
         if self._detector is not None:
             self._detector.load()  # the ONNX session, once per DoFn instance
 
-    def process(self, record: Record) -> Iterator:
+    def judge(self, record: Record) -> Record | Reject:
         data = record.get("image_bytes")
         processed = process_image(data, self._rules)
         if isinstance(processed, str):
             detail = f"{len(data)} bytes" if isinstance(data, bytes) else ""
             if record.get("http_content_type"):
                 detail = f"{detail}, served as {record['http_content_type']}"
-            reject = make_reject(record, STAGE, processed, detail)
-            if isinstance(data, bytes) and self._local_top.admits(
-                reason_key(reject), self._examples.rank(reject["key"]), reject["key"]
-            ):
-                settings = self._examples
-                thumbnail = make_thumbnail(
-                    data, self._rules, settings.thumbnail_side, settings.thumbnail_bytes
-                )
-                if thumbnail is not None:
-                    reject["thumbnail"] = thumbnail
-            yield beam.pvalue.TaggedOutput(REJECTS, reject)
-            return
+            return Reject(processed, detail)
         if self._detector is not None:  # ALIGN's pornographic-image filter, on the shard-size picture
             finding = check_image_nsfw(processed.image, self._detector)
-            if finding.reason is not None:  # never a thumbnail: the report must not show it
-                yield beam.pvalue.TaggedOutput(
-                    REJECTS, make_reject(record, STAGE, finding.reason, finding.detail)
-                )
-                return
-        count_kept(STAGE)
+            if finding.reason is not None:
+                return Reject(finding.reason, finding.detail)
         out = {k: v for k, v in record.items() if k not in ("image_bytes", "http_content_type")}
         out.update(
             image_bytes=processed.jpeg,
@@ -69,7 +58,22 @@ class _CheckAndHash(beam.DoFn):
             phash=phash_hex(processed.image),
             jpeg_size=len(processed.jpeg),
         )
-        yield out
+        return out
+
+    def reject_row(self, record: Record, reject: Reject) -> Record:
+        """With a thumbnail when this reject may be one of the report's examples (never an NSFW one)."""
+        row = super().reject_row(record, reject)
+        data = record.get("image_bytes")
+        if (
+            reject.reason != IMAGE_NSFW
+            and isinstance(data, bytes)
+            and self._local_top.admits(reason_key(row), self._examples.rank(row["key"]), row["key"])
+        ):
+            settings = self._examples
+            thumbnail = make_thumbnail(data, self._rules, settings.thumbnail_side, settings.thumbnail_bytes)
+            if thumbnail is not None:
+                row["thumbnail"] = thumbnail
+        return row
 
 
 class CheckAndHashImages(beam.PTransform):
@@ -82,6 +86,8 @@ class CheckAndHashImages(beam.PTransform):
     keeping megabytes per record or decoding twice.
     """
 
+    stage = STAGE  # its name in the funnel (job.build reads it)
+
     def __init__(
         self, rules: ImageRules, examples: ExampleSettings | None = None, nsfw_detector: Any = None
     ) -> None:
@@ -92,8 +98,7 @@ class CheckAndHashImages(beam.PTransform):
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         check = _CheckAndHash(self._rules, self._examples, self._detector)
-        checked = records | "CheckAndHash" >> beam.ParDo(check).with_outputs(REJECTS, main="kept")
-        return checked.kept, checked[REJECTS]
+        return apply_rule_stage(records, "CheckAndHash", check)
 
 
 def _split(record: Record) -> Iterator:

@@ -16,7 +16,7 @@ from apache_beam.runners.runner import create_runner
 from contract.files import EVAL_BLOCKLIST_FILE, MANIFEST_FILE, REPORT_FILE, STATS_FILE
 from filters.eval_blocklist import EvalSetError, build_eval_blocklist
 from filters.nsfw_image import NudeNetDetector
-from pipelines import caption_stages, match_stages
+from pipelines import match_stages
 from pipelines.caption_stages import CheckCaptionLanguage
 from pipelines.config import CurationConfig
 from pipelines.dedup_stages import Deduplicate
@@ -105,15 +105,14 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     """Adds every stage of the job to ``pipeline``; returns the funnel's stage names in order."""
     out, seed = config.output, config.seed
     rejects: list[beam.PCollection] = []
-    stages = ["read"]
+    stages = [ReadCandidates.stage]
     domains = None
 
-    def stage(
-        records: beam.PCollection, label: str, transform: beam.PTransform, name: str
-    ) -> beam.PCollection:
+    def stage(records: beam.PCollection, label: str, transform: beam.PTransform) -> beam.PCollection:
+        """``records`` through a filtering composite; its ``stage`` names its row of the funnel."""
         kept, dropped = records | label >> transform
         rejects.append(dropped)
-        stages.append(name)
+        stages.append(transform.stage)
         return kept
 
     read, read_rejects = pipeline | "ReadCandidates" >> ReadCandidates(
@@ -123,22 +122,18 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     clean = CleanText(
         config.text, config.rare_tokens, config.token_frequencies, config.top_unigrams, config.top_bigrams
     )
-    records = stage(read, "CleanText", clean, "text")
+    records = stage(read, "CleanText", clean)
     caption = CheckCaptionLanguage(config.languages, config.drop_explicit_text)
-    records = stage(records, "CheckCaptionLanguage", caption, caption_stages.STAGE)
-    records = stage(
-        records, "DropSharedAltTexts", DropSharedAltTexts(config.text.max_images_per_text), "shared_alt_text"
-    )
+    records = stage(records, "CheckCaptionLanguage", caption)
+    records = stage(records, "DropSharedAltTexts", DropSharedAltTexts(config.text.max_images_per_text))
     # A recipe without a query list (ALIGN) neither matches nor balances.
     queries = config.allowlist is not None
     if queries:
-        records = stage(
-            records, "MatchQueries", MatchQueries(config.allowlist, config.case_sensitive_match), "match"
-        )
+        records = stage(records, "MatchQueries", MatchQueries(config.allowlist, config.case_sensitive_match))
     matched = records
     if config.fetches and queries:
         pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)
-        records = stage(records, "BalanceBeforeDownload", pre, match_stages.PRE_DOWNLOAD_STAGE)
+        records = stage(records, "BalanceBeforeDownload", pre)
     if config.fetches:
         fetch = FetchConfig(**config.fetch)
         if config.keep_fetched:
@@ -150,24 +145,22 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
                 config.shard_max_bytes,
                 config.read_limits.max_member_bytes,
             )
-            fetched, fetch_rejects = records | "FetchImages" >> keep
         else:
-            fetched, fetch_rejects = records | "FetchImages" >> FetchImages(fetch)
+            keep = FetchImages(fetch)
+        fetched, fetch_rejects = records | "FetchImages" >> keep
         rejects.append(fetch_rejects)
-        stages.append("fetch")
+        stages.append(keep.stage)
         domains = (fetched, fetch_rejects) | "SummariseDomains" >> SummariseDomains(config.top_domains)
         records = fetched
     examples = config.examples
     detector = NudeNetDetector() if config.drop_nsfw_images else None
-    records = stage(
-        records, "CheckAndHashImages", CheckAndHashImages(config.image, examples, detector), "image"
-    )
+    records = stage(records, "CheckAndHashImages", CheckAndHashImages(config.image, examples, detector))
     light, payloads = records | "SplitPayloads" >> SplitPayloads()
-    deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)), "dedup")
+    deduplicated = stage(light, "Deduplicate", Deduplicate(config.dedup, blocklist_file(config)))
     balanced = deduplicated
     if queries:
         final = BalanceQueries(match_stages.FINAL_STAGE, config.balance, config.per_query_cap, seed)
-        balanced = stage(deduplicated, "BalanceQueries", final, match_stages.FINAL_STAGE)
+        balanced = stage(deduplicated, "BalanceQueries", final)
     labelled = balanced | "LabelSynsets" >> LabelSynsets(config.labeler)
 
     artefacts = {"vocabulary": labelled | "BuildVocabulary" >> BuildVocabulary(out, config.v_tau)}

@@ -282,6 +282,8 @@ class FetchKeepingResults(beam.PTransform):
     """``FetchImages`` with ``--keep_fetched DIR``: files already kept (``done``: source → folder) are
     reused, the others fetched and kept. Returns ``(fetched, rejects)`` like ``FetchImages``."""
 
+    stage = STAGE  # its name in the funnel (job.build reads it)
+
     def __init__(self, fetch: Any, directory: str, done: dict[str, str], shard_size: int, max_bytes: int,
                  max_member_bytes: int) -> None:  # fmt: skip
         super().__init__()

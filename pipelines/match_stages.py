@@ -22,9 +22,11 @@ import apache_beam as beam
 
 from filters import balance
 from filters.allowlist import load_allowlist
+from filters.decision import Reject
 from filters.matching import QueryMatcher
 from pipelines.files import local_copy
-from pipelines.records import REJECTS, Record, count_kept, make_reject
+from pipelines.records import Record
+from pipelines.rule_stage import RuleStage, apply_rule_stage
 
 MATCH_STAGE = "match"
 PRE_DOWNLOAD_STAGE = "balance_pre_download"
@@ -45,7 +47,9 @@ def load_matcher(path: str, case_sensitive: bool) -> QueryMatcher:
         return _MATCHERS[path, case_sensitive]
 
 
-class _Match(beam.DoFn):
+class _Match(RuleStage):
+    stage = MATCH_STAGE
+
     def __init__(self, path: str, case_sensitive: bool) -> None:
         self._path = path
         self._case_sensitive = case_sensitive
@@ -54,14 +58,12 @@ class _Match(beam.DoFn):
     def setup(self) -> None:
         self._matcher = load_matcher(self._path, self._case_sensitive)
 
-    def process(self, record: Record) -> Iterator:
+    def judge(self, record: Record) -> Record | Reject:
         ids = self._matcher.match(record["caption"])
         reason = balance.check_query_match(ids)
         if reason is not None:
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, MATCH_STAGE, reason))
-            return
-        count_kept(MATCH_STAGE)
-        yield {**record, "query_ids": ids, "queries": [self._matcher.entries[i] for i in ids]}
+            return Reject(reason)
+        return {**record, "query_ids": ids, "queries": [self._matcher.entries[i] for i in ids]}
 
 
 def _credit(record: Record, counts: dict[int, int]) -> Record:
@@ -80,21 +82,21 @@ class MatchQueries(beam.PTransform):
     """Adds ``query_ids``/``queries`` (matched allowlist entries), their pool-wide ``query_counts`` and the
     ``credited_query`` (``credit_query``: the rarest match); no match → ``no_query_match``."""
 
+    stage = MATCH_STAGE  # its name in the funnel (job.build reads it)
+
     def __init__(self, allowlist_path: str, case_sensitive: bool = False) -> None:
         super().__init__()
         self._path = allowlist_path
         self._case_sensitive = case_sensitive
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        matched = records | "Match" >> beam.ParDo(_Match(self._path, self._case_sensitive)).with_outputs(
-            REJECTS, main="kept"
-        )
+        kept, rejects = apply_rule_stage(records, "Match", _Match(self._path, self._case_sensitive))
         counts = beam.pvalue.AsDict(
-            matched.kept
+            kept
             | "MatchedIds" >> beam.FlatMap(lambda r: r["query_ids"])
             | "RecordsPerQuery" >> beam.combiners.Count.PerElement()
         )
-        return matched.kept | "Credit" >> beam.Map(_credit, counts), matched[REJECTS]
+        return kept | "Credit" >> beam.Map(_credit, counts), rejects
 
 
 def _rank(record: Record, seed: int) -> tuple[int, tuple[float, str]]:
@@ -109,37 +111,31 @@ def _threshold(
         yield query, smallest[-1]
 
 
-class _CapDoFn(beam.DoFn):
-    """Keeps a record or rejects it as over the query cap; subclasses say why in ``over_cap``."""
+class _CapDoFn(RuleStage):
+    """Keeps a record or rejects it as over the query cap (``stage`` is per instance: two balances)."""
 
     def __init__(self, stage: str, cap: int, seed: int) -> None:
-        self._stage = stage
+        self.stage = stage
         self._cap = cap
         self._seed = seed
 
-    def _verdict(self, record: Record, detail: str | None) -> Iterator:
-        if detail is not None:
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, make_reject(record, self._stage, balance.QUERY_OVER_CAP, detail)
-            )
-            return
-        count_kept(self._stage)
-        yield record
-
 
 class _ExactCap(_CapDoFn):
-    def process(self, record: Record, thresholds: dict[int, tuple[float, str]]) -> Iterator:
+    def judge(self, record: Record, thresholds: dict[int, tuple[float, str]]) -> Record | Reject:
         threshold = thresholds.get(record["credited_id"])
-        over = threshold is not None and balance.cap_rank(record["key"], self._seed) > threshold
-        detail = f"{record['credited_query']!r} has more than {self._cap} pairs" if over else None
-        yield from self._verdict(record, detail)
+        if threshold is not None and balance.cap_rank(record["key"], self._seed) > threshold:
+            return Reject(
+                balance.QUERY_OVER_CAP, f"{record['credited_query']!r} has more than {self._cap} pairs"
+            )
+        return record
 
 
 class _MetaClipSample(_CapDoFn):
-    def process(self, record: Record) -> Iterator:
+    def judge(self, record: Record) -> Record | Reject:
         counts = dict(zip(record["query_ids"], record["query_counts"]))
-        kept = balance.metaclip_keep(record["key"], record["query_ids"], counts, self._cap, self._seed)
-        yield from self._verdict(record, None if kept else f"no matched query kept it (t = {self._cap})")
+        if balance.metaclip_keep(record["key"], record["query_ids"], counts, self._cap, self._seed):
+            return record
+        return Reject(balance.QUERY_OVER_CAP, f"no matched query kept it (t = {self._cap})")
 
 
 class BalanceQueries(beam.PTransform):
@@ -155,24 +151,18 @@ class BalanceQueries(beam.PTransform):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"balance mode must be one of {MODES}, not {mode!r}")
-        self._stage = stage
+        self.stage = stage  # the funnel stage (job.build reads it)
         self._mode = mode
         self._cap = cap
         self._seed = seed
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         if self._mode == "metaclip":
-            sampled = records | "Sample" >> beam.ParDo(
-                _MetaClipSample(self._stage, self._cap, self._seed)
-            ).with_outputs(REJECTS, main="kept")
-            return sampled.kept, sampled[REJECTS]
+            return apply_rule_stage(records, "Sample", _MetaClipSample(self.stage, self._cap, self._seed))
         thresholds = beam.pvalue.AsDict(
             records
             | "Rank" >> beam.Map(_rank, self._seed)
             | "SmallestPerQuery" >> beam.combiners.Top.SmallestPerKey(self._cap)
             | "Thresholds" >> beam.FlatMap(_threshold, self._cap)
         )
-        capped = records | "Cap" >> beam.ParDo(
-            _ExactCap(self._stage, self._cap, self._seed), thresholds
-        ).with_outputs(REJECTS, main="kept")
-        return capped.kept, capped[REJECTS]
+        return apply_rule_stage(records, "Cap", _ExactCap(self.stage, self._cap, self._seed), thresholds)

@@ -258,6 +258,8 @@ class _ReadUnit(beam.DoFn):
 class ReadCandidates(beam.PTransform):
     """Files → ``(records, rejects)``; records carry key, url, caption and ``extra`` (``image_bytes`` for tars)."""
 
+    stage = STAGE  # its name in the funnel (job.build reads it)
+
     def __init__(
         self,
         files: list[InputFile],

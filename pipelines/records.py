@@ -35,8 +35,15 @@ def clean_unicode(text: str) -> str:
 
 
 def make_reject(record: Record, stage: str, reason: str, detail: str = "") -> Record:
-    """A rejects row for ``record`` dropped by ``stage`` for ``reason``, counted in Beam Metrics."""
+    """A rejects row for ``record`` dropped by ``stage`` for ``reason``, counted in Beam Metrics.
+
+    For stages that are not a ``RuleStage`` (which counts once per bundle instead)."""
     Metrics.counter(METRICS_NAMESPACE, f"{stage}/{reason}").inc()
+    return make_reject_row(record, stage, reason, detail)
+
+
+def make_reject_row(record: Record, stage: str, reason: str, detail: str = "") -> Record:
+    """The rejects row for ``record`` dropped by ``stage`` for ``reason`` (not counted)."""
     row = {field: _as_text(record.get(field)) for field in _REJECT_FIELDS}
     row.update(stage=stage, reason=reason, detail=clean_unicode(detail[:500]))
     if isinstance(record.get("extra"), dict):  # the carried columns, so rejects join back to the input

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from filters.decision import Reject
 from filters.rare_tokens import TokenFrequencyTable, check_rare_tokens, text_ngrams
 from filters.text import TextRules, check_alt_text_shared, check_caption, normalize_text, words
-from pipelines.records import REJECTS, Record, count_kept, make_reject
+from pipelines.records import Record
+from pipelines.rule_stage import RuleStage, apply_rule_stage
 
 TEXT_STAGE = "text"
 SHARED_STAGE = "shared_alt_text"
@@ -85,27 +87,23 @@ class CountTokenFrequencies(beam.PTransform):
         )
 
 
-class _CheckCaption(beam.DoFn):
+class _CheckCaption(RuleStage):
     """ALIGN's junk and length rules, then the rare-token rule when a table is given."""
+
+    stage = TEXT_STAGE
 
     def __init__(self, rules: TextRules) -> None:
         self._rules = rules
 
-    def process(self, record: Record, table: TokenFrequencyTable | None = None) -> Iterator:
+    def judge(self, record: Record, table: TokenFrequencyTable | None = None) -> Record | Reject:
         reason = check_caption(record["caption"], self._rules)
-        if reason is None and table is not None:
+        if reason is not None:
+            return Reject(reason)
+        if table is not None:
             reason = check_rare_tokens(record["caption"], table, self._rules.max_rare_tokens)
             if reason is not None:
-                rare = table.rare_tokens(words(record["caption"]))
-                yield beam.pvalue.TaggedOutput(
-                    REJECTS, make_reject(record, TEXT_STAGE, reason, " ".join(rare))
-                )
-                return
-        if reason is not None:
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, TEXT_STAGE, reason))
-            return
-        count_kept(TEXT_STAGE)
-        yield record
+                return Reject(reason, " ".join(table.rare_tokens(words(record["caption"]))))
+        return record
 
 
 class CleanText(beam.PTransform):
@@ -114,6 +112,8 @@ class CleanText(beam.PTransform):
     ``rare_tokens``: ``"pool"`` counts the table over this very pool (all read captions, normalised:
     ALIGN's "raw data"), ``"file"`` loads ``token_table_path``, ``"off"`` skips the rule.
     """
+
+    stage = TEXT_STAGE  # its name in the funnel (job.build reads it)
 
     def __init__(
         self,
@@ -140,10 +140,7 @@ class CleanText(beam.PTransform):
         elif self._mode == "file":
             table = records.pipeline | "TokenTable" >> beam.Create([self._path]) | beam.Map(load_token_table)
             side["table"] = beam.pvalue.AsSingleton(table)
-        checked = normalised | "CheckCaption" >> beam.ParDo(_CheckCaption(self._rules), **side).with_outputs(
-            REJECTS, main="kept"
-        )
-        return checked.kept, checked[REJECTS]
+        return apply_rule_stage(normalised, "CheckCaption", _CheckCaption(self._rules), **side)
 
 
 def caption_digest(caption: str) -> bytes:
@@ -155,19 +152,16 @@ def _url_digest(record: Record) -> bytes:
     return hashlib.blake2b((record.get("url") or record["key"]).encode(), digest_size=16).digest()
 
 
-class _DropShared(beam.DoFn):
+class _DropShared(RuleStage):
+    stage = SHARED_STAGE
+
     def __init__(self, max_images: int) -> None:
         self._max_images = max_images
 
-    def process(self, record: Record, shared: dict[bytes, int]) -> Iterator:
+    def judge(self, record: Record, shared: dict[bytes, int]) -> Record | Reject:
         count = shared.get(caption_digest(record["caption"]))
         reason = check_alt_text_shared(count, self._max_images) if count is not None else None
-        if reason is not None:
-            detail = f"alt-text used by {count} images"
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, SHARED_STAGE, reason, detail))
-            return
-        count_kept(SHARED_STAGE)
-        yield record
+        return record if reason is None else Reject(reason, f"alt-text used by {count} images")
 
 
 class DropSharedAltTexts(beam.PTransform):
@@ -176,6 +170,8 @@ class DropSharedAltTexts(beam.PTransform):
     Distinct (caption, url) pairs, then images per caption, both as lifted combines; only the captions
     over the limit (digests) reach the filter as a side input.
     """
+
+    stage = SHARED_STAGE  # its name in the funnel (job.build reads it)
 
     def __init__(self, max_images: int = 10) -> None:
         super().__init__()
@@ -191,7 +187,6 @@ class DropSharedAltTexts(beam.PTransform):
             | "ImagesPerCaption" >> beam.combiners.Count.PerElement()
             | "OverLimit" >> beam.Filter(lambda kv: check_alt_text_shared(kv[1], max_images) is not None)
         )
-        checked = records | "DropShared" >> beam.ParDo(
-            _DropShared(max_images), shared=beam.pvalue.AsDict(shared)
-        ).with_outputs(REJECTS, main="kept")
-        return checked.kept, checked[REJECTS]
+        return apply_rule_stage(
+            records, "DropShared", _DropShared(max_images), shared=beam.pvalue.AsDict(shared)
+        )
