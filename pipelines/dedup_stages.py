@@ -34,24 +34,25 @@ from filters.dedup import (
 )
 from filters.eval_blocklist import EvalBlocklist
 from pipelines.best_per_key import Candidate, KeepBestPerKey
-from pipelines.files import local_copy
+from pipelines.files import file_version, local_copy
 from pipelines.near_stages import FindNearDuplicates
 from pipelines.near_units import as_signed
 from pipelines.records import REJECTS, Record, count_kept, make_reject
 from pipelines.text_stages import caption_digest
 
 STAGE = "dedup"
-_BLOCKLISTS: dict[tuple[str, int], EvalBlocklist] = {}
+_BLOCKLISTS: dict[tuple[str, tuple[int, float], int], EvalBlocklist] = {}
 _BLOCKLISTS_LOCK = threading.Lock()
 
 
 def load_blocklist(path: str, radius: int) -> EvalBlocklist:
     """The blocklist at ``path`` (local or remote), loaded once per worker process and shared by threads."""
+    key = (path, file_version(path), radius)  # a file rewritten at the same path is loaded again
     with _BLOCKLISTS_LOCK:
-        if (path, radius) not in _BLOCKLISTS:
+        if key not in _BLOCKLISTS:
             with local_copy(path) as local:  # EvalBlocklist reads local files only
-                _BLOCKLISTS[path, radius] = EvalBlocklist.load(local, radius)
-        return _BLOCKLISTS[path, radius]
+                _BLOCKLISTS[key] = EvalBlocklist.load(local, radius)
+        return _BLOCKLISTS[key]
 
 
 def _reject(record: Record, reason: str, detail: str = "") -> beam.pvalue.TaggedOutput:

@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from http import client as http_client
 from typing import Any
 
@@ -191,8 +193,21 @@ def _classify(err: Exception) -> FetchResult:
 @functools.cache
 def is_disallowed() -> Any:
     # Imported on first use: importing img2dataset runs its package __init__, which loads its whole
-    # distributed engine (5-13 s measured here), and albumentations checks online unless told not to.
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    from img2dataset.downloader import is_disallowed
+    # distributed engine (5-13 s measured here), and albumentations checks online at import unless told
+    # not to: the flag is set for the import only, the process environment is left as it was.
+    with _environment(NO_ALBUMENTATIONS_UPDATE="1"):
+        from img2dataset.downloader import is_disallowed
 
     return is_disallowed
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Environment variables set to ``values`` inside the block (unless the user set them), restored after."""
+    added = {name: value for name, value in values.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)

@@ -48,6 +48,15 @@ def read_bytes(path: str) -> bytes:
         return handle.read()
 
 
+def file_version(path: str) -> tuple[int, float]:
+    """(size, last modified) of a file on any Beam filesystem: what a cache keyed by path must also key
+    by, so a file rewritten at the same path (a second job in one process) is read again."""
+    metadata = FileSystems.match([path])[0].metadata_list
+    if not metadata:
+        return -1, 0.0  # let the reader raise its own error
+    return metadata[0].size_in_bytes, float(metadata[0].last_updated_in_seconds or 0.0)
+
+
 @contextlib.contextmanager
 def local_copy(path: str) -> Iterator[str]:
     """``path`` itself when it is a local file, else a temporary local copy (for readers that take paths)."""

@@ -24,7 +24,7 @@ from filters import balance
 from filters.allowlist import load_allowlist
 from filters.decision import Reject
 from filters.matching import QueryMatcher
-from pipelines.files import local_copy
+from pipelines.files import file_version, local_copy
 from pipelines.records import Record
 from pipelines.rule_stage import RuleStage, apply_rule_stage
 
@@ -33,18 +33,19 @@ PRE_DOWNLOAD_STAGE = "balance_pre_download"
 FINAL_STAGE = "balance"
 MODES = ("exact", "metaclip")
 
-_MATCHERS: dict[tuple[str, bool], QueryMatcher] = {}
+_MATCHERS: dict[tuple[str, tuple[int, float], bool], QueryMatcher] = {}
 _MATCHERS_LOCK = threading.Lock()
 
 
 def load_matcher(path: str, case_sensitive: bool) -> QueryMatcher:
-    """The allowlist at ``path`` as a built Aho-Corasick matcher, once per worker process."""
+    """The allowlist at ``path`` as a built Aho-Corasick matcher, once per worker process and file version."""
+    key = (path, file_version(path), case_sensitive)
     with _MATCHERS_LOCK:
-        if (path, case_sensitive) not in _MATCHERS:
+        if key not in _MATCHERS:
             with local_copy(path) as local:
                 entries = load_allowlist(local)
-            _MATCHERS[path, case_sensitive] = QueryMatcher(entries, case_sensitive).build()
-        return _MATCHERS[path, case_sensitive]
+            _MATCHERS[key] = QueryMatcher(entries, case_sensitive).build()
+        return _MATCHERS[key]
 
 
 class _Match(RuleStage):
