@@ -23,6 +23,21 @@ class Recipe:
     settings: dict[str, Any]
     missing: tuple[str, ...] = field(default=())
 
+    def describe(self) -> str:
+        """What ``curate --print-recipe`` prints: the source, the settings as curate options, what is left out."""
+        lines = [f"recipe {self.name}: {self.source}", "settings (curate options; given options win):"]
+        lines += [
+            f"  --{name}" if value is True else f"  --{name} {value}" for name, value in self.settings.items()
+        ]
+        lines.append(
+            "  --allowlist PATH is needed"
+            if self.matches_queries
+            else "  no --allowlist: no query matching or balance"
+        )
+        if self.missing:
+            lines += ["not run by this project yet:", *(f"  - {item}" for item in self.missing)]
+        return "\n".join(lines)
+
 
 # Shared by the ALIGN-style recipes: ALIGN's image rule (shorter side > 200 px, aspect < 3).
 _ALIGN_IMAGE = {"min_image_side": 200, "max_aspect_ratio": 3.0}

@@ -12,6 +12,7 @@ from filters.image import ImageRules
 from filters.synsets import LabelerConfig
 from filters.text import TextRules
 from pipelines.examples import ExampleSettings
+from pipelines.fetch_config import FetchConfig
 from pipelines.read import Columns, InputFile, ReadLimits
 
 
@@ -40,10 +41,11 @@ class CurationConfig:
     balance: str
     per_query_cap: int
     pre_download_margin: float
-    fetch: dict[str, Any]
+    fetch: FetchConfig
     image: ImageRules
     dedup: DedupConfig
     eval_blocklist: str | None
+    eval_images: bool  # --eval_blocklist names evaluation images (hashed at launch), not a blocklist JSON
     labeler: LabelerConfig
     v_tau: int
     tokenizer_vocab_size: int
@@ -60,6 +62,9 @@ class CurationConfig:
     top_domains: int = 50  # hosts listed by name in stats.json's fetch_domains (pipelines.domain_stats)
     progress: str = "auto"  # pipelines.progress.MODES
     progress_interval: float = 30.0
+    fetch_given: tuple[
+        str, ...
+    ] = ()  # the fetch settings set by a flag: what the manifest records of ``fetch``
 
     @property
     def fetches(self) -> bool:
@@ -74,7 +79,9 @@ class CurationConfig:
         """The resolved config as JSON: no output path and no runner flags, so it depends on the data only."""
         skip = {"inputs", "output", "overwrite", "replaces", "report", "progress", "progress_interval"}
         skip |= {"keep_fetched", "kept_done", "keep_fetched_shard_size"}  # where images come from, not what
+        skip |= {"eval_images", "fetch_given"}  # follow from eval_blocklist and the flags
         resolved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+        resolved["fetch"] = {name: getattr(self.fetch, name) for name in self.fetch_given}
         return _jsonable(resolved)
 
 

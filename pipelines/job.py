@@ -22,13 +22,13 @@ from pipelines.config import CurationConfig
 from pipelines.dedup_stages import Deduplicate
 from pipelines.domain_stats import SummariseDomains
 from pipelines.examples import SelectRejectExamples, WriteExamples, chosen_keys, keys_without_thumbnail
-from pipelines.fetch import FetchConfig, FetchImages
+from pipelines.fetch import FetchImages
 from pipelines.files import join, write_json
 from pipelines.image_stages import CheckAndHashImages, SplitPayloads
 from pipelines.kept_fetched import FetchKeepingResults
 from pipelines.label_stages import BuildVocabulary, LabelSynsets
 from pipelines.match_stages import BalanceQueries, MatchQueries
-from pipelines.options import OptionError, is_eval_set, resolve
+from pipelines.options import OptionError, resolve
 from pipelines.output_dir import remove_previous
 from pipelines.progress import ProgressDisplay, run_with_progress, watched_pipeline
 from pipelines.read import ReadCandidates
@@ -84,11 +84,7 @@ def blocklist_file(config: CurationConfig) -> str | None:
     """The blocklist JSON the workers load: the user's, or the one ``run`` hashes into the output."""
     if config.eval_blocklist is None:
         return None
-    return (
-        join(config.output, EVAL_BLOCKLIST_FILE)
-        if is_eval_set(config.eval_blocklist)
-        else config.eval_blocklist
-    )
+    return join(config.output, EVAL_BLOCKLIST_FILE) if config.eval_images else config.eval_blocklist
 
 
 def hash_blocklist(config: CurationConfig) -> Any:
@@ -135,7 +131,7 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
         pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)
         records = stage(records, "BalanceBeforeDownload", pre)
     if config.fetches:
-        fetch = FetchConfig(**config.fetch)
+        fetch = config.fetch
         if config.keep_fetched:
             keep = FetchKeepingResults(
                 fetch,
@@ -193,7 +189,7 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
             deduplicated,
             labelled,
         ) | "WriteQueryCounts" >> WriteQueryCounts(out, config.balance, config.per_query_cap)
-    if is_eval_set(config.eval_blocklist):
+    if config.eval_images:
         artefacts["eval_blocklist"] = pipeline | "BlocklistName" >> beam.Create([EVAL_BLOCKLIST_FILE])
     if config.report:
         artefacts["report"] = pipeline | "ReportName" >> beam.Create([REPORT_FILE])
@@ -214,7 +210,7 @@ def _write_report(output: str) -> str:
 
 def run(config: CurationConfig, options: PipelineOptions) -> list[str]:
     """Runs the job to completion; returns the funnel and a summary as printable lines."""
-    blocklist = hash_blocklist(config) if is_eval_set(config.eval_blocklist) else None
+    blocklist = hash_blocklist(config) if config.eval_images else None
     pipeline, live = watched_pipeline(options, options.view_as(StandardOptions).runner)
     stages = build(pipeline, config)
     # Only now, with every option checked and the graph built, may the previous dataset go.

@@ -123,11 +123,15 @@ class CurationOptions(PipelineOptions):
         )
         add(
             "--rare_tokens",
-            default="pool",
+            default=None,
             choices=("pool", "file", "off"),
-            help="rare-token rule: table counted over this pool, loaded from --token_frequencies, or off",
+            help="rare-token rule: table counted over this pool, loaded from --token_frequencies, or off "
+            "(default: file with --token_frequencies, else pool)",
         )
-        add("--token_frequencies", help="a saved TokenFrequencyTable JSON (implies --rare_tokens=file)")
+        add(
+            "--token_frequencies",
+            help="a saved TokenFrequencyTable JSON (read with --rare_tokens=file, the default when given)",
+        )
         add(
             "--top_unigrams",
             type=int,
