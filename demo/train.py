@@ -26,7 +26,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,9 @@ RESULTS_FILE = "train_results.json"
 HELDOUT_SEED, FEWSHOT_SEED = 0, 1  # disjoint blocks of held-out scene seeds (see heldout.py)
 FEWSHOT_PER_CLASS = 5
 HEAD_STEPS, HEAD_LR = 5, 3e-3  # the Transfer Init comparison's tiny budget, as in the eval tests
-SMALL_VIT = "vision: {kind: vit, image_size: 32, patch_size: 4, width: 64, layers: 2, heads: 2}"
+SMALL_VIT = {"kind": "vit", "image_size": 32, "patch_size": 4, "width": 64, "layers": 2, "heads": 2}
 # The demo's kept captions are at most 23 wordpieces with [CLS] and [SEP] (10 on average).
-SMALL_TEXT = "text: {width: 64, layers: 2, heads: 2, context_length: 24}"
+SMALL_TEXT = {"width": 64, "layers": 2, "heads": 2, "context_length": 24}
 
 
 @dataclass(frozen=True)
@@ -60,27 +60,29 @@ class Recipe:
     """One objective's tiny run: preset, model overrides, optimiser steps and batch size."""
 
     preset: str
-    overrides: str
+    overrides: dict[str, Any]  # model.overrides: the preset's fields changed
     steps: int
     batch_size: int = 32
     lr: float = 3e-3
     warmup_steps: int = 10
-    settings: tuple[str, ...] = ()  # further ``section.key=value`` overrides of the train config
+    settings: dict[str, Any] = field(default_factory=dict)  # further train-config values by dotted key
 
 
 # CLIP: 64 px with 8 px patches (the same 8 x 8 tokens as 32/4) and any hue (data.augment.hue=0.5):
 # colour no longer tells a pair from the other 31 in the batch, so more of the kind's shape is learned.
-CLIP_VIT = "vision: {kind: vit, image_size: 64, patch_size: 8, width: 64, layers: 2, heads: 2}"
+CLIP_VIT = {**SMALL_VIT, "image_size": 64, "patch_size": 8}
 
 RECIPES: dict[str, Recipe] = {
     "clip": Recipe(
         "tiny-clip",
-        f"{{{CLIP_VIT}, {SMALL_TEXT}, embed_dim: 64}}",
+        {"vision": CLIP_VIT, "text": SMALL_TEXT, "embed_dim": 64},
         steps=2000,
-        settings=("data.augment.hue=0.5",),
+        settings={"data.augment.hue": 0.5},
     ),
-    "align": Recipe("tiny-align", f"{{vision: {{image_size: 32}}, {SMALL_TEXT}, embed_dim: 64}}", steps=1000),
-    "catlip": Recipe("tiny-catlip", f"{{{SMALL_VIT}, embed_dim: 64}}", steps=2000),
+    "align": Recipe(
+        "tiny-align", {"vision": {"image_size": 32}, "text": SMALL_TEXT, "embed_dim": 64}, steps=1000
+    ),
+    "catlip": Recipe("tiny-catlip", {"vision": SMALL_VIT, "embed_dim": 64}, steps=2000),
 }
 
 
@@ -139,15 +141,15 @@ def ensure_folder(root: Path, per_class: int, seed: int) -> Path:
 
 def train_objective(name: str, recipe: Recipe, dataset: Path, run_dir: Path, seed: int) -> dict[str, Any]:
     """Trains one objective from scratch into ``run_dir``; returns its checkpoint, time and last metrics."""
-    cfg = load_train_config(
-        None,
-        [f"data.paths={json.dumps([str(dataset)])}", f"model.preset={recipe.preset}", f"objective.name={name}",
-         f"model.overrides={recipe.overrides}", f"out_dir={run_dir}", f"seed={seed}",
-         f"run.steps={recipe.steps}", f"data.batch_size={recipe.batch_size}", "data.workers=1",
-         f"optim.lr={recipe.lr}", f"optim.warmup_steps={recipe.warmup_steps}", "logging.every=50",
-         "logging.progress=false", f"checkpoint.every={recipe.steps}", "checkpoint.keep_last=1",
-         *recipe.settings],
-    )  # fmt: skip
+    values = {
+        "data.paths": [str(dataset)], "model.preset": recipe.preset, "objective.name": name,
+        "model.overrides": recipe.overrides, "out_dir": str(run_dir), "seed": seed,
+        "run.steps": recipe.steps, "data.batch_size": recipe.batch_size, "data.workers": 1,
+        "optim.lr": recipe.lr, "optim.warmup_steps": recipe.warmup_steps, "logging.every": 50,
+        "logging.progress": False, "checkpoint.every": recipe.steps, "checkpoint.keep_last": 1,
+        **recipe.settings,
+    }  # fmt: skip
+    cfg = load_train_config(values=values)
     validate(cfg)
     if (run_dir / "checkpoints").exists():  # a fresh run, never a resume of an older one
         for old in (run_dir / "checkpoints").glob("step_*.pt"):

@@ -269,11 +269,11 @@ def test_manifests_use_the_image_the_readme_builds():
 
 def trainer_config(argv: list[str]):
     """The TrainConfig ``python -m trainer.train argv`` would run with (options checked, nothing loaded)."""
-    from trainer.config import load_train_config, validate
+    from trainer.config import validate
     from trainer.models.config import load_model_config
-    from trainer.train import overrides_from_flags, parser
+    from trainer.train import config_from_args, parser
 
-    cfg = load_train_config(None, overrides_from_flags(parser().parse_args(argv)))
+    cfg = config_from_args(parser().parse_args(argv))
     validate(cfg)
     load_model_config(cfg.model.preset)
     return cfg

@@ -52,10 +52,10 @@ def test_launch_commands_pass_the_launcher(words, capsys):
 
 @pytest.mark.parametrize("words", TRAININGS, ids=lambda w: Path(w[0]).name)
 def test_training_commands_are_valid_trainer_options(words):
-    from trainer.config import load_train_config, validate
-    from trainer.train import overrides_from_flags, parser
+    from trainer.config import validate
+    from trainer.train import config_from_args, parser
 
     script = next(p for p in words if p.endswith((".sh", ".sbatch")))
-    cfg = load_train_config(None, overrides_from_flags(parser().parse_args(after(words, script))))
+    cfg = config_from_args(parser().parse_args(after(words, script)))
     validate(cfg)
     assert cfg.data.paths and cfg.checkpoint.resume == "latest"

@@ -80,7 +80,10 @@ def test_beam_flags_pass_through_and_the_default_runner_is_in_process(files: dic
         (["--max_aspect_ratio=0.5"], "max_aspect >= 1"),
         (["--fetch_retries=99"], "retries must be between 0 and"),
         (["--rare_tokens=file"], "--rare_tokens=file needs --token_frequencies PATH"),
-        (["--rare_tokens=off", "--token_frequencies=/t.json"], "read only with --rare_tokens=file, but the mode is off"),
+        (
+            ["--rare_tokens=off", "--token_frequencies=/t.json"],
+            "read only with --rare_tokens=file, but the mode is off",
+        ),
         (["--recipe=coyo", "--token_frequencies=/t.json"], "the mode is off (set by --recipe coyo)"),
         (["--token_frequencies=/nope/table.json"], "--token_frequencies file not found: /nope/table.json"),
         (["--eval_blocklist=/nope/b.json"], "--eval_blocklist file not found: /nope/b.json"),

@@ -52,3 +52,27 @@ def test_builds_nested_dataclasses_and_coerces_yaml_values() -> None:
 def test_every_mistake_is_one_line_naming_the_option(data: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         from_dict(Outer, data, "cfg")
+
+
+def test_every_preset_names_its_objective_and_the_cli_flags_arrive_typed():
+    from trainer.models.config import PRESET_OBJECTIVES, PRESETS
+    from trainer.objectives import OBJECTIVE_NAMES
+    from trainer.train import config_from_args, parser
+
+    assert set(PRESET_OBJECTIVES) == set(PRESETS) and set(PRESET_OBJECTIVES.values()) <= set(OBJECTIVE_NAMES)
+    argv = ["--data", "d1", "--data", "d2", "--preset", "efficientnet-b3-align", "--lr", "2e-4", "--out", "r"]
+    cfg = config_from_args(parser().parse_args([*argv, "--set", "optim.warmup_steps=7"]))
+    assert cfg.objective.name == "align" and cfg.data.paths == ["d1", "d2"]
+    assert cfg.optim.lr == 2e-4 and cfg.out_dir == "r" and cfg.optim.warmup_steps == 7
+    # a flag's string is never re-read as YAML: "null" stays the out_dir's name
+    assert config_from_args(parser().parse_args(["--out", "null"])).out_dir == "null"
+
+
+def test_what_the_loop_asks_of_an_objective_is_on_its_class():
+    from trainer.objectives import OBJECTIVE_NAMES, objective_class
+
+    assert {name: objective_class(name).needs_text for name in OBJECTIVE_NAMES} == {
+        "clip": True, "align": True, "siglip": True, "catlip": False,
+    }  # fmt: skip
+    assert [name for name in OBJECTIVE_NAMES if objective_class(name).pairwise] == ["clip", "align", "siglip"]
+    assert [name for name in OBJECTIVE_NAMES if objective_class(name).flips_images] == ["align"]

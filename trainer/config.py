@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from trainer.objectives import OBJECTIVE_NAMES, ObjectiveConfig
+from trainer.models.config import PRESET_OBJECTIVES
+from trainer.objectives import ObjectiveConfig
 from trainer.typed_config import ConfigError, from_dict
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -162,19 +163,24 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_train_config(
-    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+    path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    values: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """A config file (optional) with ``section.key=value`` overrides applied, as a TrainConfig.
 
-    The objective defaults to the one the model preset is named for (``tiny-catlip`` → catlip).
+    ``values`` (dotted key → typed value, e.g. the CLI's flags) apply after the file and before the
+    ``overrides`` (``section.key=value`` strings read as YAML, ``--set``). The objective defaults to
+    the one the model preset is built for (``PRESET_OBJECTIVES``).
     """
     tree = read_config_file(path) if path else {}
+    for key, value in (values or {}).items():
+        set_path(tree, key.split("."), value)
     for override in overrides:
         set_path(tree, *parse_override(override))
     preset = str(tree.get("model", {}).get("preset", ModelSection.preset))
-    suffix = preset.rsplit("-", 1)[-1]
-    if suffix in OBJECTIVE_NAMES and "name" not in tree.get("objective", {}):
-        set_path(tree, ["objective", "name"], suffix)
+    if preset in PRESET_OBJECTIVES and "name" not in tree.get("objective", {}):
+        set_path(tree, ["objective", "name"], PRESET_OBJECTIVES[preset])
     return from_dict(TrainConfig, tree, "config")
 
 

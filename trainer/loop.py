@@ -50,7 +50,7 @@ from trainer.data.verify import check_shards
 from trainer.interop.openclip import ImportedModel, import_openclip
 from trainer.metrics_log import MetricsLog
 from trainer.models import ModelConfig, build_model, load_model_config
-from trainer.objectives import build_objective
+from trainer.objectives import build_objective, objective_class
 from trainer.optim import build_ema, build_optimizer, build_scheduler, clip_gradients
 from trainer.run_record import evaluate_during_training, write_resolved_config
 
@@ -92,7 +92,7 @@ def resolve_model_config(
         )
     except ValueError as error:
         raise ConfigError(f"model: {error}") from error
-    two_tower = cfg.objective.name != "catlip"
+    two_tower = objective_class(cfg.objective.name).needs_text
     if two_tower and model_cfg.text is None:
         raise ConfigError(
             f"objective {cfg.objective.name} needs a text tower; model {model_cfg.name} is image-only"
@@ -125,7 +125,8 @@ def total_steps(cfg: TrainConfig, meta: DatasetMeta, world_size: int) -> int:
 
 def default_hflip(cfg: TrainConfig) -> bool:
     """Horizontal flips are ALIGN's augmentation (random crop + flip); CLIP trains with crops only."""
-    return cfg.data.augment.hflip if cfg.data.augment.hflip is not None else cfg.objective.name == "align"
+    flips = objective_class(cfg.objective.name).flips_images
+    return cfg.data.augment.hflip if cfg.data.augment.hflip is not None else flips
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -139,7 +140,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, env: distributed.DistEnv, device: torch.device) -> None:
         self.cfg, self.env, self.device = cfg, env, device
-        needs_text = cfg.objective.name != "catlip"
+        needs_text = objective_class(cfg.objective.name).needs_text
         self.meta = resolve_dataset(
             cfg.data.paths, cfg.data.meta_dir, cfg.data.v_tau, needs_text, not needs_text
         )
@@ -264,7 +265,7 @@ class Trainer:
     @property
     def full_batch_accumulation(self) -> bool:
         """Pairwise objectives with grad_accum > 1 take the feature-cache path (trainer/accumulate.py)."""
-        return self.cfg.run.grad_accum > 1 and self.cfg.objective.name != "catlip"
+        return self.cfg.run.grad_accum > 1 and objective_class(self.cfg.objective.name).pairwise
 
     def _next_batch(self) -> tuple[dict[str, Any], float]:
         started = time.perf_counter()

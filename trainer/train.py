@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from trainer.checkpoint import CheckpointError
-from trainer.config import ConfigError, load_train_config, validate
+from trainer.config import ConfigError, TrainConfig, load_train_config, validate
 from trainer.data import DatasetError
 from trainer.interop.openclip import InteropError
 
@@ -94,25 +94,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def overrides_from_flags(args: argparse.Namespace) -> list[str]:
-    overrides = [
-        f"{key}={json.dumps(getattr(args, flag))}"
-        for flag, key in FLAGS.items()
-        if getattr(args, flag) is not None
-    ]
+def values_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given, as typed values by dotted config key (argparse already typed them)."""
+    values = {key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None}
     if args.data:
-        overrides.append(f"data.paths={json.dumps(args.data)}")
+        values["data.paths"] = list(args.data)
     if args.eval_data:
-        overrides.append(f"eval.data={json.dumps(args.eval_data)}")
+        values["eval.data"] = list(args.eval_data)
     if args.verify_shards:
-        overrides.append("data.verify_shards=true")
-    return overrides + list(args.set)
+        values["data.verify_shards"] = True
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's TrainConfig: ``--config``, then the flags (typed), then ``--set`` (YAML values)."""
+    return load_train_config(args.config, list(args.set), values_from_flags(args))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        cfg = load_train_config(args.config, overrides_from_flags(args))
+        cfg = config_from_args(args)
         if args.print_config:
             print(json.dumps(cfg.to_dict(), indent=2))
             return 0

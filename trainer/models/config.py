@@ -190,6 +190,17 @@ PRESETS: dict[str, ModelConfig] = {
         embed_dim=768,
     ),
 }
+# The objective each preset is built for: the default of ``objective.name`` when a run names a preset.
+PRESET_OBJECTIVES: dict[str, str] = {
+    "tiny-clip": "clip",
+    "tiny-align": "align",
+    "tiny-catlip": "catlip",
+    "tiny-siglip": "siglip",
+    "vit-b-16-clip": "clip",
+    "efficientnet-b3-align": "align",
+    "vit-b-16-catlip": "catlip",
+    "vit-b-16-siglip": "siglip",
+}
 
 
 def load_model_config(path_or_preset: str, **overrides: Any) -> ModelConfig:

@@ -3,7 +3,8 @@
 `build_objective(cfg: ObjectiveConfig) -> Objective` returns an nn.Module called as
 `objective(outputs: dict, batch: dict) -> dict` with "loss" (scalar tensor) and float-able metric
 tensors ("logit_scale", "temperature", "logit_bias", "accuracy", "positives" depending on the
-objective). `objective.needs_text` is False for CatLIP. Learnable temperature / scale / bias are
+objective). What the loop asks of an objective is on its class (`objective_class(name)`): `needs_text`
+(False for CatLIP), `pairwise`, `flips_images`. Learnable temperature / scale / bias are
 nn.Parameters of the objective (0-d), optimised together with the model.
 
 Outputs used: "image_features" and "text_features" (L2-normalised, [B, D]) for the pairwise
@@ -26,6 +27,7 @@ from trainer.objectives.config import OBJECTIVE_NAMES, ObjectiveConfig
 from trainer.objectives.siglip import SiglipObjective
 
 __all__ = [
+    "OBJECTIVES",
     "OBJECTIVE_NAMES",
     "AlignObjective",
     "CatlipObjective",
@@ -35,7 +37,21 @@ __all__ = [
     "PairwiseObjective",
     "SiglipObjective",
     "build_objective",
+    "objective_class",
 ]
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "clip": ClipObjective,
+    "align": AlignObjective,
+    "siglip": SiglipObjective,
+    "catlip": CatlipObjective,
+}
+
+
+def objective_class(name: str) -> type[Objective]:
+    """The objective called ``name``: what the loop asks of it (``needs_text``, ``pairwise``, …)."""
+    return OBJECTIVES[name]
 
 
 def build_objective(cfg: ObjectiveConfig) -> Objective:

@@ -15,6 +15,8 @@ class AlignObjective(PairwiseObjective):
     `reduction`: "sum" of the two directions (the paper) or their "mean" (HF transformers' AlignModel).
     """
 
+    flips_images = True  # Jia et al. 2021: random crop and horizontal flip
+
     def __init__(
         self,
         temperature_init: float,

@@ -16,9 +16,16 @@ from trainer.objectives.gather import GatheredPair, gather_pair
 
 
 class Objective(nn.Module):
-    """Base class: subclasses implement forward(outputs, batch) -> dict with "loss"."""
+    """Base class: subclasses implement forward(outputs, batch) -> dict with "loss".
+
+    What the loop asks of an objective, as class attributes (known from the name alone, before the
+    module is built): ``needs_text`` (a text tower and tokens), ``pairwise`` (in-batch negatives, so
+    accumulation caches features for full-batch negatives), ``flips_images`` (the paper trains with
+    random horizontal flips: ALIGN)."""
 
     needs_text: bool = True
+    pairwise: bool = False
+    flips_images: bool = False
 
     def forward(self, outputs: dict[str, torch.Tensor], batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -28,6 +35,7 @@ class PairwiseObjective(Objective):
     """Image-text objectives over a similarity matrix; gathers features across ranks when distributed."""
 
     needs_text = True
+    pairwise = True
 
     def __init__(self, local_loss: bool, gather_with_grad: bool) -> None:
         super().__init__()
