@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
+from filters.decision import Reject
 from filters.dedup import (
     EVAL_DUPLICATE,
     EXACT_DUPLICATE,
@@ -38,6 +39,7 @@ from pipelines.files import file_version, local_copy
 from pipelines.near_stages import FindNearDuplicates
 from pipelines.near_units import as_signed
 from pipelines.records import REJECTS, Record, count_kept, make_reject
+from pipelines.rule_stage import RuleStage, apply_rule_stage
 from pipelines.text_stages import caption_digest
 
 STAGE = "dedup"
@@ -59,7 +61,9 @@ def _reject(record: Record, reason: str, detail: str = "") -> beam.pvalue.Tagged
     return beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, reason, detail))
 
 
-class _DropEvalDuplicates(beam.DoFn):
+class _DropEvalDuplicates(RuleStage):
+    stage, counts_kept = STAGE, False  # the stage's last step counts what dedup keeps
+
     def __init__(self, path: str, config: DedupConfig) -> None:
         self._path = path
         self._config = config
@@ -68,25 +72,23 @@ class _DropEvalDuplicates(beam.DoFn):
     def setup(self) -> None:
         self._blocklist = load_blocklist(self._path, self._config.radius)
 
-    def process(self, record: Record) -> Iterator:
+    def judge(self, record: Record) -> Record | Reject:
         match = self._blocklist.find(record["sha256"], record["phash"])
         if match is not None:
-            yield _reject(record, EVAL_DUPLICATE, f"matches evaluation image {match.source}")
-        else:
-            yield record
+            return Reject(EVAL_DUPLICATE, f"matches evaluation image {match.source}")
+        return record
 
 
-class _DropManyAltTexts(beam.DoFn):
+class _DropManyAltTexts(RuleStage):
+    stage, counts_kept = STAGE, False
+
     def __init__(self, max_alt_texts: int) -> None:
         self._max = max_alt_texts
 
-    def process(self, record: Record, crowded: dict[str, int]) -> Iterator:
+    def judge(self, record: Record, crowded: dict[str, int]) -> Record | Reject:
         count = crowded.get(record["sha256"], 0)
         reason = check_alt_text_count(count, self._max)
-        if reason is not None:
-            yield _reject(record, reason, f"image has {count} distinct alt-texts")
-        else:
-            yield record
+        return record if reason is None else Reject(reason, f"image has {count} distinct alt-texts")
 
 
 def _candidate(record: Record) -> tuple[str, Candidate]:
@@ -134,11 +136,9 @@ class Deduplicate(beam.PTransform):
         config = self._config
         rejects = []
         if self._blocklist_path:
-            checked = records | "DropEvalDuplicates" >> beam.ParDo(
-                _DropEvalDuplicates(self._blocklist_path, config)
-            ).with_outputs(REJECTS, main="kept")
-            records = checked.kept
-            rejects.append(checked[REJECTS])
+            rule = _DropEvalDuplicates(self._blocklist_path, config)
+            records, dropped = apply_rule_stage(records, "DropEvalDuplicates", rule)
+            rejects.append(dropped)
 
         crowded = (
             records
@@ -149,11 +149,11 @@ class Deduplicate(beam.PTransform):
             | "OverLimit"
             >> beam.Filter(lambda kv: check_alt_text_count(kv[1], config.max_alt_texts) is not None)
         )
-        checked = records | "DropManyAltTexts" >> beam.ParDo(
-            _DropManyAltTexts(config.max_alt_texts), crowded=beam.pvalue.AsDict(crowded)
-        ).with_outputs(REJECTS, main="kept")
-        records = checked.kept
-        rejects.append(checked[REJECTS])
+        rule = _DropManyAltTexts(config.max_alt_texts)
+        records, dropped = apply_rule_stage(
+            records, "DropManyAltTexts", rule, crowded=beam.pvalue.AsDict(crowded)
+        )
+        rejects.append(dropped)
 
         if config.mode == "none":  # ALIGN: no general image dedup
             kept = records | "CountKept" >> beam.Map(_counted)

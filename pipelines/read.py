@@ -42,6 +42,7 @@ from pipelines.rows import (
     URL_MISSING,
     Columns,
     ReadLimits,
+    ReadReject,
     delimited_records,
     header_columns,
     jsonl_records,
@@ -139,8 +140,8 @@ def _file_reject(unit: InputFile, error: Exception, group: int = -1) -> Record:
 
 
 def _emit(record: Record) -> beam.pvalue.TaggedOutput | Record:
-    if "stage" in record:
-        return beam.pvalue.TaggedOutput(REJECTS, record)
+    if isinstance(record, ReadReject):  # a parser's rejects row: out as a plain dict
+        return beam.pvalue.TaggedOutput(REJECTS, dict(record))
     count_kept(STAGE)  # live progress counts records read as they come (pipelines.progress)
     return record
 

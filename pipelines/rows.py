@@ -28,6 +28,16 @@ from filters.text import coerce_text, decode_text
 from pipelines.records import Record, clean_unicode, make_reject
 
 STAGE = "read"
+
+
+class ReadReject(dict):
+    """A rejects row from a reader: parsers yield records and these, told apart by type (``read.py``)."""
+
+
+def read_reject(record: Record, reason: str, detail: str) -> ReadReject:
+    return ReadReject(make_reject(record, STAGE, reason, detail))
+
+
 ROW_UNPARSEABLE = "row_unparseable"
 ROW_MALFORMED = "row_malformed"
 ROW_TOO_LARGE = "row_too_large"
@@ -165,7 +175,7 @@ def keyed(record: Record, row_id: str, key_value: object, columns: Columns, wher
         return record
     found = column_key(key_value)
     if isinstance(found, tuple):
-        return make_reject(record, STAGE, found[0], f"{where}: {columns.key!r}: {found[1]}")
+        return read_reject(record, found[0], f"{where}: {columns.key!r}: {found[1]}")
     return {**record, "key": found, "row_id": row_id}
 
 
@@ -182,7 +192,7 @@ def row_to_record(
         "extra": carried_columns(row, columns, limits.max_extra_value_bytes),
     }
     if not url:
-        return make_reject(record, STAGE, URL_MISSING, f"{source} row {index}: no {columns.url!r} value")
+        return read_reject(record, URL_MISSING, f"{source} row {index}: no {columns.url!r} value")
     return keyed(
         record, row_id, row.get(columns.key) if columns.key else None, columns, f"{source} row {index}"
     )
@@ -190,7 +200,7 @@ def row_to_record(
 
 def row_reject(source: str, index: int, reason: str, detail: str, caption: str = "") -> Record:
     bad = {"key": sample_key(source, index, ""), "url": "", "caption": caption}
-    return make_reject(bad, STAGE, reason, f"{source} {detail}")
+    return read_reject(bad, reason, f"{source} {detail}")
 
 
 def parse_json_object(text: str | bytes) -> dict | None:
@@ -312,9 +322,9 @@ def delimited_records(
         else:
             row = dict(zip(header, fields))
             record = row_to_record(row, source, index, columns, limits)
-            if len(fields) != len(header) and "stage" not in record:
+            if len(fields) != len(header) and not isinstance(record, ReadReject):
                 detail = f"{source} row {index}: {len(fields)} fields, the header has {len(header)}"
-                record = make_reject(record, STAGE, ROW_MALFORMED, detail)
+                record = read_reject(record, ROW_MALFORMED, detail)
             yield record
         index += 1
 

@@ -25,6 +25,7 @@ class RuleStage(beam.DoFn):
     """A DoFn that keeps or rejects each record by ``judge``; subclasses set ``stage``."""
 
     stage = ""  # the funnel stage it counts under (a class attribute, or set per instance)
+    counts_kept = True  # False for a step inside a stage whose last step counts what the stage keeps
 
     def judge(self, record: Record, *side_inputs: Any, **named_side_inputs: Any) -> Record | Reject:
         raise NotImplementedError
@@ -39,7 +40,8 @@ class RuleStage(beam.DoFn):
             self._counts[verdict.reason] += 1
             yield beam.pvalue.TaggedOutput(REJECTS, self.reject_row(record, verdict))
         else:
-            self._counts["kept"] += 1
+            if self.counts_kept:
+                self._counts["kept"] += 1
             yield verdict
 
     def reject_row(self, record: Record, reject: Reject) -> Record:

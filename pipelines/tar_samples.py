@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 
 from filters.tar_members import TAR_TOO_LARGE, TAR_TRUNCATED, TarDamage, TarMember
 from filters.text import coerce_text
-from pipelines.records import Record, make_reject
+from pipelines.records import Record
 from pipelines.rows import (
     ROW_UNPARSEABLE,
-    STAGE,
     Columns,
     ReadLimits,
     caption_value,
@@ -38,6 +37,7 @@ from pipelines.rows import (
     clean_unicode,
     keyed,
     parse_json_object,
+    read_reject,
     sample_key,
 )
 
@@ -67,7 +67,7 @@ def _sample_of(name: str) -> tuple[str, str] | None:
 
 def _reject(source: str, row: str, reason: str, detail: str, url: str = "") -> Record:
     record = {"key": sample_key(source, row, url), "url": url, "caption": ""}
-    return make_reject(record, STAGE, reason, f"{source} {detail}")
+    return read_reject(record, reason, f"{source} {detail}")
 
 
 def _damage_reject(source: str, damage: TarDamage) -> Record:

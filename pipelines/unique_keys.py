@@ -9,13 +9,14 @@ so memory grows with the number of duplicated keys (about 150 bytes each), not w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable
 
 import apache_beam as beam
 
-from pipelines.records import REJECTS, Record, make_reject
+from filters.decision import Reject
+from pipelines.records import Record
 from pipelines.rows import STAGE
+from pipelines.rule_stage import RuleStage, apply_rule_stage
 
 KEY_DUPLICATE = "key_duplicate"
 
@@ -42,18 +43,19 @@ class _CountAndFirst(beam.CombineFn):
         return accumulator
 
 
-class _KeepFirst(beam.DoFn):
-    def process(self, record: Record, duplicated: dict[str, tuple[int, str]]) -> Iterator[Any]:
+class _KeepFirst(RuleStage):
+    stage, counts_kept = STAGE, False  # the read stage counts what it reads
+
+    def judge(self, record: Record, duplicated: dict[str, tuple[int, str]]) -> Record | Reject:
         record = dict(record)
         row_id = record.pop("row_id", None)
         seen = duplicated.get(record["key"])
         if seen is not None and row_id != seen[1]:
-            detail = (
-                f"key {record['key'][:60]!r} is on {seen[0]} rows; the one with row id {seen[1]} keeps it"
+            return Reject(
+                KEY_DUPLICATE,
+                f"key {record['key'][:60]!r} is on {seen[0]} rows; the one with row id {seen[1]} keeps it",
             )
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, KEY_DUPLICATE, detail))
-            return
-        yield record
+        return record
 
 
 class KeepUniqueKeys(beam.PTransform):
@@ -66,7 +68,4 @@ class KeepUniqueKeys(beam.PTransform):
             | "CountPerKey" >> beam.CombinePerKey(_CountAndFirst())
             | "Duplicated" >> beam.Filter(lambda item: item[1][0] > 1)
         )
-        kept = records | "KeepFirst" >> beam.ParDo(_KeepFirst(), beam.pvalue.AsDict(duplicated)).with_outputs(
-            REJECTS, main="kept"
-        )
-        return kept.kept, kept[REJECTS]
+        return apply_rule_stage(records, "KeepFirst", _KeepFirst(), beam.pvalue.AsDict(duplicated))

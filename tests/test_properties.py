@@ -22,7 +22,7 @@ from filters.tar_members import TarDamage, TarLimits, TarMember, read_tar
 from filters.text import coerce_text, normalize_text
 from pipelines import fetch, net_guard
 from pipelines.fetch import FetchConfig, fetch_url
-from pipelines.rows import Columns, ReadLimits, delimited_records, jsonl_records, row_to_record
+from pipelines.rows import Columns, ReadLimits, ReadReject, delimited_records, jsonl_records, row_to_record
 from pipelines.tar_samples import tar_records
 from tests.hostile_server import distinct_jpeg, png_header
 
@@ -117,7 +117,7 @@ def _check_records(records: list[dict], url_required: bool = True) -> None:
     """Records are well-formed and writable; tables need a URL, tar samples may lack one (no fetch)."""
     for record in records:
         assert len(record["key"]) == 24 and "." not in record["key"]
-        if "stage" in record:
+        if isinstance(record, ReadReject):
             assert record["stage"] == "read" and record["reason"]
         else:
             assert isinstance(record["url"], str) and (record["url"] or not url_required)
