@@ -12,6 +12,7 @@ import torch
 from filelock import FileLock
 from torch import nn
 
+from contract.vocabulary import ClassIndex
 from filters.label_map import LabelMapping
 from filters.vocabulary import build_vocabulary, count_synsets
 from tests.trainer_fixtures import (
@@ -96,7 +97,7 @@ def test_text_classifier_averages_normalised_prompt_embeddings(tmp_path: Path) -
 
 
 def test_catlip_zero_shot_averages_the_logits_of_each_labels_synsets() -> None:
-    vocab = [BALL, BALL_SHAPE, BOX, BACKGROUND]
+    vocab = ClassIndex((BALL, BALL_SHAPE, BOX, BACKGROUND), ("ball", "ball shape", "box", "background"), 1)
     mappings = label_mappings(["box", "ball", "football"], vocab)
     assert [(m.relation, m.synsets) for m in mappings] == [
         ("direct", (BOX,)),
@@ -113,7 +114,7 @@ def test_catlip_zero_shot_averages_the_logits_of_each_labels_synsets() -> None:
 
 
 def test_transfer_init_copies_and_averages_the_mapped_rows() -> None:
-    vocab = [BALL, BALL_SHAPE, BOX, BACKGROUND]
+    vocab = ClassIndex((BALL, BALL_SHAPE, BOX, BACKGROUND), ("ball", "ball shape", "box", "background"), 1)
     classifier = nn.Linear(3, 4)
     with torch.no_grad():
         classifier.weight.copy_(torch.arange(12.0).view(4, 3))

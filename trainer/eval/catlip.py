@@ -13,19 +13,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from contract.vocabulary import ClassIndex
 from filters.label_map import LabelMapping, map_labels_to_vocabulary
 
 
-def label_mappings(labels: Sequence[str], vocab_ids: Sequence[str]) -> list[LabelMapping]:
-    return map_labels_to_vocabulary(labels, vocab_ids)
+def label_mappings(labels: Sequence[str], classes: ClassIndex) -> list[LabelMapping]:
+    return map_labels_to_vocabulary(labels, classes.ids)
 
 
-def averaging_matrix(mappings: Sequence[LabelMapping], vocab_ids: Sequence[str]) -> torch.Tensor:
+def averaging_matrix(mappings: Sequence[LabelMapping], classes: ClassIndex) -> torch.Tensor:
     """[C, V]: row c averages the vocabulary columns label c maps to (all zeros when unmapped)."""
-    index = {wnid: position for position, wnid in enumerate(vocab_ids)}
-    matrix = torch.zeros(len(mappings), len(vocab_ids))
+    matrix = torch.zeros(len(mappings), len(classes.ids))
     for row, mapping in enumerate(mappings):
-        columns = [index[wnid] for wnid in mapping.synsets if wnid in index]
+        columns = classes.multi_hot(mapping.synsets)
         if columns:
             matrix[row, columns] = 1.0 / len(columns)
     return matrix

@@ -33,8 +33,8 @@ def head_learning_curves(
     size = trained.config.vision.image_size
     images, targets = folder_tensors(train_folder, size)
     test_images, test_targets = folder_tensors(test_folder, size)
-    vocab = trained.vocabulary.ids
-    matrix = averaging_matrix(label_mappings(train_folder.labels, vocab), vocab)
+    classes = trained.vocabulary
+    matrix = averaging_matrix(label_mappings(train_folder.labels, classes), classes)
     original, trainable = model.classifier, [p.requires_grad for p in model.parameters()]
     heads = {"transfer_init": transfer_init(original, matrix, seed)}
     torch.manual_seed(seed)

@@ -49,8 +49,8 @@ def zero_shot_scorer(
     if trained.two_tower:
         classifier = text_classifier(model, trained.tokenizer, labels, TEMPLATE_SETS[templates], device)
         return (lambda images: model.encode_image(images).float() @ classifier.T), {"templates": templates}
-    mappings = label_mappings(labels, trained.vocabulary.ids)
-    matrix = averaging_matrix(mappings, trained.vocabulary.ids)
+    mappings = label_mappings(labels, trained.vocabulary)
+    matrix = averaging_matrix(mappings, trained.vocabulary)
     report = {
         "label_mappings": {m.label: {"relation": m.relation, "synsets": list(m.synsets)} for m in mappings}
     }
