@@ -60,6 +60,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from filters import urls
+from filters.decision import Reject
 from pipelines.fetch_attempt import FetchSession, fetch_once, is_disallowed, shared_session
 from pipelines.fetch_config import (
     CONTENT_ENCODING_INVALID,
@@ -89,7 +90,8 @@ from pipelines.fetch_file import FILE_NOT_REGULAR, FILE_URL_OUTSIDE_ROOT, read_f
 from pipelines.fetch_hosts import HostBusy
 from pipelines.fetch_retry import backoff_seconds
 from pipelines.fetch_robots import DISALLOWED, UNREACHABLE
-from pipelines.records import REJECTS, Record, count_kept, make_reject
+from pipelines.records import Record
+from pipelines.rule_stage import RoutingDoFn, apply_rule_stage
 
 __all__ = [
     "CONTENT_ENCODING_INVALID",
@@ -179,12 +181,12 @@ def fetch_url(url: Any, config: FetchConfig, session: FetchSession | None = None
     return result
 
 
-class _FetchBatchFn(beam.DoFn):
+class _FetchBatchFn(RoutingDoFn):
     """Fetches a batch of records on the instance's thread pool; emits kept records and rejects."""
 
     def __init__(self, config: FetchConfig, stage: str) -> None:
         self._config = config
-        self._stage = stage
+        self.stage = stage
         self._attempts = Metrics.counter(STAGE, "attempts")
         self._bytes = Metrics.counter(STAGE, "bytes")
 
@@ -198,16 +200,18 @@ class _FetchBatchFn(beam.DoFn):
         results = self._pool.map(
             lambda record: fetch_url(record.get("url"), self._config, self._session), records
         )
+        attempts = fetched_bytes = 0
         for record, result in zip(records, results):
-            self._attempts.inc(result.attempts)
+            attempts += result.attempts
             if result.reason is not None:
-                yield beam.pvalue.TaggedOutput(
-                    REJECTS, make_reject(record, self._stage, result.reason, result.detail)
-                )
+                yield self.route(record, Reject(result.reason, result.detail))
                 continue
-            self._bytes.inc(len(result.body or b""))
-            count_kept(self._stage)
-            yield {**record, "image_bytes": result.body, "http_content_type": result.content_type}
+            fetched_bytes += len(result.body or b"")
+            yield self.route(
+                record, {**record, "image_bytes": result.body, "http_content_type": result.content_type}
+            )
+        self._attempts.inc(attempts)  # once per batch
+        self._bytes.inc(fetched_bytes)
 
     def teardown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -223,11 +227,9 @@ class FetchImages(beam.PTransform):
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         size = self._config.effective_batch_size
-        outputs = (
+        batches = (
             records
             | "SpreadFetches" >> beam.Reshuffle()
             | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
-            | "Fetch"
-            >> beam.ParDo(_FetchBatchFn(self._config, self.stage)).with_outputs(REJECTS, main="kept")
         )
-        return outputs.kept, outputs[REJECTS]
+        return apply_rule_stage(batches, "Fetch", _FetchBatchFn(self._config, self.stage))

@@ -31,10 +31,12 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from contract.files import KEPT_MARKER
+from filters.decision import Reject
 from filters.hashing import bucket
 from filters.tar_members import TarLimits, TarMember, read_tar
 from pipelines.files import TMP_DIR, join, read_bytes, write_bytes, write_json
-from pipelines.records import REJECTS, Record, count_kept, make_reject
+from pipelines.records import REJECTS, Record
+from pipelines.rule_stage import RoutingDoFn
 from pipelines.write import write_tar
 
 STAGE = "fetch"
@@ -230,19 +232,23 @@ class _ReadKept(beam.DoFn):
                 data["image"] = event.data
 
 
-def _reuse(item: tuple[str, dict[str, list]], directory: str) -> Iterator[Any]:
-    _, grouped = item
-    entries = grouped["kept"]
-    for record in grouped["records"]:
-        if not entries:
-            yield beam.pvalue.TaggedOutput("missing", record)
-            continue
-        entry = entries[0]
-        if entry[0] == "ok":
-            count_kept(STAGE)
-            yield {**record, "image_bytes": entry[1], "http_content_type": entry[2]}
-        else:  # the same reason and detail as when it was fetched: the dataset is the same as a full run's
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, entry[1], entry[2]))
+class _Reuse(RoutingDoFn):
+    """A record joined with its kept fetch result: fetched, rejected as it was then, or missing."""
+
+    stage = STAGE
+
+    def process(self, item: tuple[str, dict[str, list]]) -> Iterator[Any]:
+        _, grouped = item
+        entries = grouped["kept"]
+        for record in grouped["records"]:
+            if not entries:
+                yield beam.pvalue.TaggedOutput("missing", record)
+                continue
+            status, payload, detail = entries[0]
+            if status == "ok":
+                yield self.route(record, {**record, "image_bytes": payload, "http_content_type": detail})
+            else:  # the same reason and detail as when it was fetched: the dataset is a full run's
+                yield self.route(record, Reject(payload, detail))
 
 
 class ReuseKeptFetched(beam.PTransform):
@@ -268,8 +274,7 @@ class ReuseKeptFetched(beam.PTransform):
         joined = (
             {"records": keyed, "kept": kept}
             | "JoinKept" >> beam.CoGroupByKey()
-            | "Reuse"
-            >> beam.FlatMap(_reuse, self._directory).with_outputs(REJECTS, "missing", main="fetched")
+            | "Reuse" >> beam.ParDo(_Reuse()).with_outputs(REJECTS, "missing", main="fetched")
         )
         return joined.fetched, joined[REJECTS], joined.missing
 
