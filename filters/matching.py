@@ -14,6 +14,13 @@ Case. MetaCLIP is case-sensitive; the default here is case-INsensitive (both sid
 because alt-text capitalisation is arbitrary ("Golden Retriever puppy" should match
 "golden retriever"). ``case_sensitive=True`` gives MetaCLIP's behaviour.
 
+``semantics="metaclip"`` is MetaCLIP's ``substr_matching`` exactly, quirks included (the
+``--recipe metaclip`` default): the text is padded with a space at both ends, the marks above get a
+space on each side, tabs, newlines and carriage returns become spaces (runs are not collapsed); an
+entry matches when ``" " + entry + " "`` occurs in that, so an entry containing one of the marks
+never matches and the empty entry matches any text with two spaces in a row; always case-sensitive.
+``metaclip_naive_match`` is its reference.
+
 Why Aho-Corasick: the naive loop tests every entry against every text (500k substring
 searches per caption); the automaton finds all entries in one pass over the text. Because
 the automaton's keys carry their bounding spaces, word boundaries cost no extra work.
@@ -41,6 +48,26 @@ def spaced(text: str, case_sensitive: bool = False) -> str:
     return f" {' '.join(text.split())} "
 
 
+SEMANTICS = ("words", "metaclip")
+_METACLIP_SPACES = ("\t", "\n", "\r")
+
+
+def metaclip_spacing(text: str) -> str:
+    """MetaCLIP's ``spacing``: padded, the marks wrapped in spaces, tabs/newlines/CRs as spaces."""
+    text = f" {text} "
+    for mark, wrapped in _WRAPS:
+        text = text.replace(mark, wrapped)
+    for char in _METACLIP_SPACES:
+        text = text.replace(char, " ")
+    return text
+
+
+def metaclip_naive_match(entries: Iterable[object], text: object) -> list[int]:
+    """Reference for ``semantics="metaclip"``: ids of the entries whose `` entry `` occurs in the spaced text."""
+    haystack = metaclip_spacing(coerce_text(text))
+    return [entry_id for entry_id, entry in enumerate(entries) if f" {coerce_text(entry)} " in haystack]
+
+
 def naive_match(entries: Iterable[object], text: object, case_sensitive: bool = False) -> list[int]:
     """Reference: the ids of ``entries`` whose spaced form occurs in ``text``'s, by testing each one."""
     haystack = spaced(coerce_text(text), case_sensitive)
@@ -53,15 +80,21 @@ def naive_match(entries: Iterable[object], text: object, case_sensitive: bool = 
 
 
 class QueryMatcher:
-    """Finds which allowlist entries a text contains; ``match`` equals ``naive_match``.
+    """Finds which allowlist entries a text contains; ``match`` equals ``naive_match`` (``semantics="words"``)
+    or ``metaclip_naive_match`` (``semantics="metaclip"``).
 
     Picklable cheaply: only the entries travel (a 500k list pickles in well under a second),
     and each worker rebuilds the automaton on first use, or in ``DoFn.setup()`` via ``build()``.
     """
 
-    def __init__(self, entries: Iterable[str], case_sensitive: bool = False) -> None:
+    def __init__(
+        self, entries: Iterable[str], case_sensitive: bool = False, semantics: str = "words"
+    ) -> None:
+        if semantics not in SEMANTICS:
+            raise ValueError(f"matching semantics must be one of {SEMANTICS}, not {semantics!r}")
         self.entries: list[str] = list(entries)
-        self.case_sensitive = case_sensitive
+        self.semantics = semantics
+        self.case_sensitive = case_sensitive or semantics == "metaclip"
         self._automaton: ahocorasick.Automaton | None = None
         # Several entries can share one spaced form ("Dog" and "dog" when case-insensitive, or
         # duplicates); the automaton then stores len(entries) + (index into _shared) for that key.
@@ -72,8 +105,8 @@ class QueryMatcher:
         if self._automaton is None:
             ids_by_key: dict[str, list[int]] = {}
             for entry_id, entry in enumerate(self.entries):
-                key = spaced(coerce_text(entry), self.case_sensitive)
-                if key != "  ":
+                key = self._key(coerce_text(entry))
+                if key is not None:
                     ids_by_key.setdefault(key, []).append(entry_id)
             automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
             shared: list[tuple[int, ...]] = []
@@ -95,14 +128,26 @@ class QueryMatcher:
         """Sorted unique ids of the entries ``text`` contains; ``[]`` for None/empty/non-text."""
         if not isinstance(text, str):
             text = coerce_text(text)
-        if not text:
+        if not text and self.semantics == "words":  # (MetaCLIP's "" still pads to "  ")
             return []
         automaton = self._automaton if self._automaton is not None else self.build()._automaton
-        found = {value for _, value in automaton.iter(spaced(text, self.case_sensitive))}
+        if len(automaton) == 0:  # no entry can match (pyahocorasick refuses to search an empty trie)
+            return []
+        haystack = (
+            metaclip_spacing(text) if self.semantics == "metaclip" else spaced(text, self.case_sensitive)
+        )
+        found = {value for _, value in automaton.iter(haystack)}
         if self._shared and found and max(found) >= len(self.entries):
             size = len(self.entries)
             found = {i for v in found for i in (self._shared[v - size] if v >= size else (v,))}
         return sorted(found)
+
+    def _key(self, entry: str) -> str | None:
+        """The string the automaton looks for (None: the entry never matches)."""
+        if self.semantics == "metaclip":
+            return f" {entry} "
+        key = spaced(entry, self.case_sensitive)
+        return None if key == "  " else key
 
     def matched_entries(self, text: object) -> list[str]:
         """The matched entries themselves, in id order."""
@@ -112,7 +157,8 @@ class QueryMatcher:
         return len(self.entries)
 
     def __getstate__(self) -> dict[str, object]:
-        return {"entries": self.entries, "case_sensitive": self.case_sensitive}
+        return {"entries": self.entries, "case_sensitive": self.case_sensitive, "semantics": self.semantics}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["entries"], bool(state["case_sensitive"]))  # type: ignore[misc, arg-type]
+        semantics = str(state.get("semantics", "words"))
+        self.__init__(state["entries"], bool(state["case_sensitive"]), semantics)  # type: ignore[misc, arg-type]

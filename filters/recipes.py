@@ -73,8 +73,7 @@ RECIPES: dict[str, Recipe] = {
         "Xu et al. 2024, MetaCLIP §3: match against the 500k metadata entries, then balanced sampling "
         "with t = 20,000 (an entry matched by n pairs keeps each with probability min(1, t / n))",
         True,
-        {"balance": "metaclip", "per_query_cap": 20_000},
-        ("MetaCLIP's raw substring matching (this matcher requires word boundaries)",),
+        {"balance": "metaclip", "per_query_cap": 20_000, "match_semantics": "metaclip"},
     ),
     "datacomp-basic": Recipe(
         "datacomp-basic",

@@ -30,6 +30,7 @@ class CurationConfig:
     allowlist: str | None  # None: a recipe that matches no queries (no matching, no per-query balance)
     recipe: str | None
     case_sensitive_match: bool
+    match_semantics: str  # filters.matching.SEMANTICS
     languages: tuple[str, ...]  # captions kept by language (CLD2 codes); empty: all
     drop_explicit_text: bool
     drop_nsfw_images: bool

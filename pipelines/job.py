@@ -125,7 +125,11 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
     # A recipe without a query list (ALIGN) neither matches nor balances.
     queries = config.allowlist is not None
     if queries:
-        records = stage(records, "MatchQueries", MatchQueries(config.allowlist, config.case_sensitive_match))
+        records = stage(
+            records,
+            "MatchQueries",
+            MatchQueries(config.allowlist, config.case_sensitive_match, config.match_semantics),
+        )
     matched = records
     if config.fetches and queries:
         pre = BalanceQueries(match_stages.PRE_DOWNLOAD_STAGE, config.balance, config.pre_download_cap, seed)

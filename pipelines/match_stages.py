@@ -33,31 +33,32 @@ PRE_DOWNLOAD_STAGE = "balance_pre_download"
 FINAL_STAGE = "balance"
 MODES = ("exact", "metaclip")
 
-_MATCHERS: dict[tuple[str, tuple[int, float], bool], QueryMatcher] = {}
+_MATCHERS: dict[tuple[str, tuple[int, float], bool, str], QueryMatcher] = {}
 _MATCHERS_LOCK = threading.Lock()
 
 
-def load_matcher(path: str, case_sensitive: bool) -> QueryMatcher:
+def load_matcher(path: str, case_sensitive: bool, semantics: str = "words") -> QueryMatcher:
     """The allowlist at ``path`` as a built Aho-Corasick matcher, once per worker process and file version."""
-    key = (path, file_version(path), case_sensitive)
+    key = (path, file_version(path), case_sensitive, semantics)
     with _MATCHERS_LOCK:
         if key not in _MATCHERS:
             with local_copy(path) as local:
                 entries = load_allowlist(local)
-            _MATCHERS[key] = QueryMatcher(entries, case_sensitive).build()
+            _MATCHERS[key] = QueryMatcher(entries, case_sensitive, semantics).build()
         return _MATCHERS[key]
 
 
 class _Match(RuleStage):
     stage = MATCH_STAGE
 
-    def __init__(self, path: str, case_sensitive: bool) -> None:
+    def __init__(self, path: str, case_sensitive: bool, semantics: str) -> None:
         self._path = path
         self._case_sensitive = case_sensitive
+        self._semantics = semantics
         self._matcher: QueryMatcher | None = None
 
     def setup(self) -> None:
-        self._matcher = load_matcher(self._path, self._case_sensitive)
+        self._matcher = load_matcher(self._path, self._case_sensitive, self._semantics)
 
     def judge(self, record: Record) -> Record | Reject:
         ids = self._matcher.match(record["caption"])
@@ -85,13 +86,16 @@ class MatchQueries(beam.PTransform):
 
     stage = MATCH_STAGE  # its name in the funnel (job.build reads it)
 
-    def __init__(self, allowlist_path: str, case_sensitive: bool = False) -> None:
+    def __init__(self, allowlist_path: str, case_sensitive: bool = False, semantics: str = "words") -> None:
         super().__init__()
         self._path = allowlist_path
         self._case_sensitive = case_sensitive
+        self._semantics = semantics  # filters.matching.SEMANTICS: the project's word matching, or MetaCLIP's
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        kept, rejects = apply_rule_stage(records, "Match", _Match(self._path, self._case_sensitive))
+        kept, rejects = apply_rule_stage(
+            records, "Match", _Match(self._path, self._case_sensitive, self._semantics)
+        )
         counts = beam.pvalue.AsDict(
             kept
             | "MatchedIds" >> beam.FlatMap(lambda r: r["query_ids"])

@@ -203,6 +203,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         allowlist=allowlist,
         recipe=args.recipe,
         case_sensitive_match=args.case_sensitive_match,
+        match_semantics=args.match_semantics,
         languages=_languages(args.languages),
         drop_explicit_text=args.drop_explicit_text,
         drop_nsfw_images=_nsfw_extra_present(args.drop_nsfw_images),

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from filters.matching import QueryMatcher, naive_match, spaced
 
@@ -204,3 +206,40 @@ def test_benchmark_runs_quickly(capsys):
     assert code == 0
     assert "parity with naive loop: ok" in out
     assert "captions/s" in out and "normalize + check_caption" in out
+
+
+def test_metaclip_semantics_equals_metaclip_exactly_quirks_included():
+    """``semantics="metaclip"``: every entry and text, marks, whitespace runs and empty entries too."""
+    rng = random.Random(13)
+    entries = ENTRIES + random_entries(rng, 150) + ENTRIES[:10]
+    matcher = QueryMatcher(entries, semantics="metaclip")
+    vocabulary = [e for e in entries if e.strip()] + ["nyc", "  ", "\t", "\n", "a  b"]
+    for _ in range(2500):
+        text = random_text(rng, vocabulary)
+        assert matcher.match(text) == metaclip_substr_matching(text, entries), repr(text)
+
+
+def test_metaclip_semantics_quirks_by_name():
+    matcher = QueryMatcher(
+        ["st. louis", "big dog", "Dog", "", "dog"], case_sensitive=False, semantics="metaclip"
+    )
+    assert matcher.case_sensitive  # MetaCLIP is case-sensitive whatever the flag says
+    assert matcher.matched_entries("a big dog") == ["big dog", "dog"]
+    assert matcher.matched_entries("a big  dog") == ["", "dog"]  # runs are not collapsed: "" matches "  "
+    assert matcher.matched_entries("st. louis") == [""]  # an entry with a mark never matches
+    assert matcher.matched_entries("Dog\tdays") == ["Dog"]
+    assert QueryMatcher(["st. louis"]).matched_entries("st. louis") == ["st. louis"]  # the project's spacing
+    copy = pickle.loads(pickle.dumps(matcher))
+    assert copy.semantics == "metaclip" and copy.match("a big  dog") == matcher.match("a big  dog")
+    assert QueryMatcher([]).match("a") == [] == QueryMatcher([""], semantics="words").match("a  b")
+    with pytest.raises(ValueError, match="semantics must be one of"):
+        QueryMatcher(["x"], semantics="regex")
+
+
+@given(
+    st.lists(st.text(alphabet="ab ,.\t\n", max_size=6), max_size=8),
+    st.text(alphabet="abAB ,.;\t\n\r`", max_size=30),
+)
+@settings(max_examples=300, deadline=None)
+def test_metaclip_semantics_property(entries, text):
+    assert QueryMatcher(entries, semantics="metaclip").match(text) == metaclip_substr_matching(text, entries)

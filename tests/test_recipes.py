@@ -44,7 +44,12 @@ def test_align_is_the_papers_rules_without_a_query_list(files: dict[str, Path]) 
 def test_wit_metaclip_datacomp_and_coyo(files: dict[str, Path]) -> None:
     wit, metaclip = _resolve(files, "wit"), _resolve(files, "metaclip")
     assert (wit.balance, wit.per_query_cap, wit.allowlist) == ("exact", 20_000, str(files["allowlist"]))
-    assert (metaclip.balance, metaclip.per_query_cap) == ("metaclip", 20_000)
+    assert (metaclip.balance, metaclip.per_query_cap, metaclip.match_semantics) == (
+        "metaclip",
+        20_000,
+        "metaclip",
+    )
+    assert wit.match_semantics == "words"
     datacomp = _resolve(files, "datacomp-basic")
     assert (datacomp.text.min_words, datacomp.image.min_side, datacomp.image.max_aspect) == (3, 200, 3.0)
     assert datacomp.rare_tokens == "off" and datacomp.dedup.mode == "none" and datacomp.allowlist is None
