@@ -84,6 +84,7 @@ RECIPES: dict[str, Recipe] = {
         {
             "languages": "en",
             "min_words": 3,
+            "min_caption_chars": 6,
             "max_words": 10_000,
             "max_images_per_alt_text": 10**9,
             "rare_tokens": "off",
@@ -91,10 +92,7 @@ RECIPES: dict[str, Recipe] = {
             "max_aspect_ratio": 3.0,
             "dedup": "none",
         },
-        (
-            "fastText's language identifier (the English filter here is CLD2's)",
-            "the > 5 characters rule (3 words are at least 5 characters but for e.g. 'a b c')",
-        ),
+        ("fastText's language identifier (the English filter here is CLD2's)",),
     ),
     "coyo": Recipe(
         "coyo",
@@ -113,8 +111,8 @@ RECIPES: dict[str, Recipe] = {
             "dedup": "none",
             "drop_explicit_text": True,
             "drop_nsfw_images": True,
+            "require_noun": True,
         },
-        ("'text must contain a noun'",),
     ),
 }
 

@@ -165,6 +165,7 @@ class TextRules:
     min_words: int = 3  # ALIGN: drop alt-texts shorter than 3 unigrams
     max_words: int = 20  # ALIGN: ... or longer than 20 unigrams
     max_chars: int = 500  # 20 long words fit easily; bounds pathological single "words"
+    min_chars: int = 0  # DataComp basic: more than 5 characters (6); ALIGN counts words only
     max_images_per_text: int = 10  # ALIGN: drop alt-texts shared by more than 10 images
     max_rare_tokens: int = 0  # ALIGN: drop alt-texts with any rare token
 
@@ -173,6 +174,8 @@ class TextRules:
             raise ValueError(f"need 0 <= min_words <= max_words, got {self.min_words} and {self.max_words}")
         if self.max_chars <= 0 or self.max_images_per_text < 1 or self.max_rare_tokens < 0:
             raise ValueError("max_chars and max_images_per_text must be positive, max_rare_tokens >= 0")
+        if not 0 <= self.min_chars <= self.max_chars:
+            raise ValueError(f"need 0 <= min_chars <= max_chars, got {self.min_chars} and {self.max_chars}")
 
 
 DEFAULT_TEXT_RULES = TextRules()
@@ -202,7 +205,7 @@ def check_caption(text: object, rules: TextRules = DEFAULT_TEXT_RULES) -> Verdic
     count = len(words(text))
     if count > rules.max_words:
         return TEXT_TOO_LONG
-    if count < rules.min_words:
+    if count < rules.min_words or len(text) < rules.min_chars:
         return TEXT_TOO_SHORT
     return KEEP
 

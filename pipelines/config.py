@@ -33,6 +33,7 @@ class CurationConfig:
     match_semantics: str  # filters.matching.SEMANTICS
     languages: tuple[str, ...]  # captions kept by language (CLD2 codes); empty: all
     drop_explicit_text: bool
+    require_noun: bool  # COYO: text_no_noun (filters/noun_rule.py)
     drop_nsfw_images: bool
     text: TextRules
     rare_tokens: str

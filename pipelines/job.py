@@ -119,7 +119,9 @@ def build(pipeline: beam.Pipeline, config: CurationConfig) -> list[str]:
         config.text, config.rare_tokens, config.token_frequencies, config.top_unigrams, config.top_bigrams
     )
     records = stage(read, "CleanText", clean)
-    caption = CheckCaptionLanguage(config.languages, config.drop_explicit_text)
+    caption = CheckCaptionLanguage(
+        config.languages, config.drop_explicit_text, config.require_noun, config.labeler.tagger
+    )
     records = stage(records, "CheckCaptionLanguage", caption)
     records = stage(records, "DropSharedAltTexts", DropSharedAltTexts(config.text.max_images_per_text))
     # A recipe without a query list (ALIGN) neither matches nor balances.

@@ -107,6 +107,17 @@ class CurationOptions(PipelineOptions):
             help="drop alt-texts longer than this many characters",
         )
         add(
+            "--min_caption_chars",
+            type=int,
+            default=DEFAULT_TEXT_RULES.min_chars,
+            help="drop alt-texts shorter than this many characters (text_too_short; DataComp basic: 6)",
+        )
+        add(
+            "--require_noun",
+            action="store_true",
+            help="COYO-700M: drop alt-texts with no noun (text_no_noun; the --synset_tagger POS tagger)",
+        )
+        add(
             "--languages",
             default="",
             help="keep only captions in these languages (comma-separated CLD2 codes, e.g. en or en,de); "

@@ -206,6 +206,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
         match_semantics=args.match_semantics,
         languages=_languages(args.languages),
         drop_explicit_text=args.drop_explicit_text,
+        require_noun=args.require_noun,
         drop_nsfw_images=_nsfw_extra_present(args.drop_nsfw_images),
         text=_built(
             TextRules,
@@ -213,6 +214,7 @@ def resolve(argv: list[str]) -> tuple[CurationConfig, list[str]]:
             min_words=args.min_words,
             max_words=args.max_words,
             max_chars=args.max_caption_chars,
+            min_chars=args.min_caption_chars,
             max_images_per_text=args.max_images_per_alt_text,
         ),
         rare_tokens=rare,

@@ -49,3 +49,23 @@ def test_languages_and_explicit_text_drop_with_a_reason_and_a_detail() -> None:
     assert reasons["fr"][:2] == ("caption", TEXT_LANGUAGE) and reasons["fr"][2].startswith("fr (")
     assert reasons["de"][1] == TEXT_LANGUAGE
     assert reasons["xx"][:2] == ("caption", "text_nsfw") and "porn" in reasons["xx"][2]
+
+
+def test_require_noun_drops_captions_without_one_on_the_real_runner() -> None:
+    OUT.clear()
+    captions = {
+        "noun": "a red fox sleeping in the snow",
+        "none": "very nice and so beautiful",
+        "num": "2019 !!!",
+    }
+    records = [{"key": key, "caption": caption} for key, caption in captions.items()]
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        stage = CheckCaptionLanguage(require_noun=True, tagger="pattern")
+        kept, rejects = pipeline | beam.Create(records) | stage
+        for label, pcoll in (("kept", kept), ("rejects", rejects)):
+            _ = pcoll | f"List{label}" >> beam.combiners.ToList() | f"Store{label}" >> beam.Map(_store, label)
+    assert [r["key"] for r in OUT["kept"]] == ["noun"]
+    assert sorted((r["key"], r["stage"], r["reason"]) for r in OUT["rejects"]) == [
+        ("none", "caption", "text_no_noun"),
+        ("num", "caption", "text_no_noun"),
+    ]

@@ -53,11 +53,12 @@ def test_wit_metaclip_datacomp_and_coyo(files: dict[str, Path]) -> None:
     datacomp = _resolve(files, "datacomp-basic")
     assert (datacomp.text.min_words, datacomp.image.min_side, datacomp.image.max_aspect) == (3, 200, 3.0)
     assert datacomp.rare_tokens == "off" and datacomp.dedup.mode == "none" and datacomp.allowlist is None
-    assert datacomp.languages == ("en",)
+    assert datacomp.languages == ("en",) and datacomp.text.min_chars == 6
     coyo = _resolve(files, "coyo")
     assert (coyo.image.min_bytes, coyo.text.min_words, coyo.text.max_words, coyo.text.max_images_per_text) == (
         5_000, 3, 256, 10)  # fmt: skip
     assert coyo.drop_explicit_text and not _resolve(files, "align").drop_explicit_text
+    assert coyo.require_noun and not datacomp.require_noun
 
 
 def test_explicit_options_win_over_the_recipe(files: dict[str, Path]) -> None:

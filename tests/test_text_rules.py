@@ -207,6 +207,10 @@ def test_text_rules_thresholds():
         TextRules(min_words=5, max_words=3)
     with pytest.raises(ValueError, match="positive"):
         TextRules(max_chars=0)
+    datacomp = TextRules(min_words=3, min_chars=6)  # DataComp basic: > 2 words and > 5 characters
+    assert check_caption("a b c", datacomp) == "text_too_short" and check_caption("a b cd", datacomp) is None
+    with pytest.raises(ValueError, match="min_chars"):
+        TextRules(min_chars=600)
 
 
 @pytest.mark.parametrize(
