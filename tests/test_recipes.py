@@ -140,3 +140,34 @@ def _sample_jsons(out: Path) -> list[str]:
                 if m.name.endswith(".json")
             ]
     return lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["wit", "metaclip"])
+def test_query_recipes_curate_the_pool_by_their_matching_and_balance(
+    recipe: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """WIT: word matching and an exact cap per query. MetaCLIP: its substr_matching exactly (kept samples'
+    queries and the no-match rejects agree with a restatement of MetaCLIP's code) and its sampling."""
+    from tests.test_matching import metaclip_substr_matching
+
+    pool = shared_pool(shared_test_root(tmp_path_factory))
+    out = tmp_path / recipe
+    argv = [f"--input={pool.tars}", f"--allowlist={pool.allowlist}", f"--output={out}", *POOL_OPTIONS,
+            "--no_report", f"--recipe={recipe}"]  # fmt: skip
+    assert main(argv) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["recipe"] == recipe and manifest["total_samples"] > 0
+    assert manifest["config"]["balance"] == ("exact" if recipe == "wit" else "metaclip")
+    queries = json.loads(pool.allowlist.read_text())
+    samples = [json.loads(line) for line in _sample_jsons(out)]
+    unmatched = [r for r in pq.read_table(out / "rejects").to_pylist() if r["reason"] == "no_query_match"]
+    assert samples and unmatched  # both sides of the match decision are exercised
+    if recipe == "metaclip":
+        for sample in samples:
+            expected = [queries[i] for i in metaclip_substr_matching(sample["caption"], queries)]
+            assert sorted(sample["queries"]) == sorted(expected), sample["caption"]
+        assert all(not metaclip_substr_matching(r["caption"], queries) for r in unmatched)
+    else:
+        credited = [sample["credited_query"] for sample in samples]
+        assert max(credited.count(query) for query in set(credited)) <= 5  # POOL_OPTIONS' exact cap
