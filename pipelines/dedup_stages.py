@@ -38,8 +38,8 @@ from pipelines.best_per_key import Candidate, KeepBestPerKey
 from pipelines.files import file_version, local_copy
 from pipelines.near_stages import FindNearDuplicates
 from pipelines.near_units import as_signed
-from pipelines.records import REJECTS, Record, count_kept, make_reject
-from pipelines.rule_stage import RuleStage, apply_rule_stage
+from pipelines.records import REJECTS, Record
+from pipelines.rule_stage import RoutingDoFn, RuleStage, apply_rule_stage
 from pipelines.text_stages import caption_digest
 
 STAGE = "dedup"
@@ -55,10 +55,6 @@ def load_blocklist(path: str, radius: int) -> EvalBlocklist:
             with local_copy(path) as local:  # EvalBlocklist reads local files only
                 _BLOCKLISTS[key] = EvalBlocklist.load(local, radius)
         return _BLOCKLISTS[key]
-
-
-def _reject(record: Record, reason: str, detail: str = "") -> beam.pvalue.TaggedOutput:
-    return beam.pvalue.TaggedOutput(REJECTS, make_reject(record, STAGE, reason, detail))
 
 
 class _DropEvalDuplicates(RuleStage):
@@ -100,21 +96,25 @@ def _candidate(record: Record) -> tuple[str, Candidate]:
     )
 
 
-def _counted(record: Record) -> Record:
-    count_kept(STAGE)
-    return record
+class _KeepAll(RuleStage):
+    """``--dedup none``: what the earlier steps kept is what the stage keeps (counted here)."""
+
+    stage = STAGE
+
+    def judge(self, record: Record) -> Record:
+        return record
 
 
-def _apply_losers(item: tuple[str, dict[str, list]]) -> Iterator:
-    _, grouped = item
-    verdicts = grouped["loser"]
-    for record in grouped["record"]:
-        if verdicts:
-            reason, detail = min(verdicts)
-            yield _reject(record, reason, detail)
-        else:
-            count_kept(STAGE)
-            yield record
+class _ApplyLosers(RoutingDoFn):
+    """A record joined with its losing verdicts (the smallest reason and detail wins), or kept."""
+
+    stage = STAGE
+
+    def process(self, item: tuple[str, dict[str, list]]) -> Iterator:
+        _, grouped = item
+        verdicts = grouped["loser"]
+        for record in grouped["record"]:
+            yield self.route(record, Reject(*min(verdicts)) if verdicts else record)
 
 
 class Deduplicate(beam.PTransform):
@@ -156,7 +156,7 @@ class Deduplicate(beam.PTransform):
         rejects.append(dropped)
 
         if config.mode == "none":  # ALIGN: no general image dedup
-            kept = records | "CountKept" >> beam.Map(_counted)
+            kept, _ = apply_rule_stage(records, "CountKept", _KeepAll())
             return kept, rejects | "FlattenDedupRejects" >> beam.Flatten()
         exact_survivors, exact_losers = (
             records
@@ -185,7 +185,7 @@ class Deduplicate(beam.PTransform):
         applied = (
             {"record": records | "ByKey" >> beam.Map(lambda r: (r["key"], r)), "loser": losers}
             | "JoinLosers" >> beam.CoGroupByKey()
-            | "ApplyLosers" >> beam.FlatMap(_apply_losers).with_outputs(REJECTS, main="kept")
+            | "ApplyLosers" >> beam.ParDo(_ApplyLosers()).with_outputs(REJECTS, main="kept")
         )
         rejects.append(applied[REJECTS])
         return applied.kept, rejects | "FlattenDedupRejects" >> beam.Flatten()
