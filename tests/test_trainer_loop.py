@@ -19,14 +19,19 @@ from trainer.objectives import ObjectiveConfig, build_objective
 from trainer.optim import WarmupCosine, build_optimizer
 from trainer.train import main as train_main
 
-SMALL_VIT = "vision: {kind: vit, image_size: 32, patch_size: 16, width: 32, layers: 1, heads: 2}"
-SMALL_TEXT = "text: {width: 32, layers: 1, heads: 2, context_length: 12}"
+SMALL_VIT = {"kind": "vit", "image_size": 32, "patch_size": 16, "width": 32, "layers": 1, "heads": 2}
+SMALL_TEXT = {"width": 32, "layers": 1, "heads": 2, "context_length": 12}
+
+
+def small_model(preset: str) -> dict:
+    """``model.overrides`` for a CPU-sized tower of ``preset`` (typed, as the CLI's flags are applied)."""
+    vision = {"image_size": 32} if preset == "tiny-align" else SMALL_VIT
+    return {"vision": vision, "embed_dim": 32, **({} if preset == "tiny-catlip" else {"text": SMALL_TEXT})}
 
 
 def small_overrides(preset: str) -> str:
-    vision = "vision: {image_size: 32}" if preset == "tiny-align" else SMALL_VIT
-    parts = [vision] + ([] if preset == "tiny-catlip" else [SMALL_TEXT])
-    return "model.overrides={" + ", ".join(parts) + ", embed_dim: 32}"
+    """The same as a ``--set`` argument (JSON is YAML)."""
+    return f"model.overrides={json.dumps(small_model(preset))}"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,23 +46,13 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(dataset: Path, out: Path, preset: str, *extra: str):
-    return load_train_config(
-        None,
-        [
-            f"data.paths=[{dataset}]",
-            f"model.preset={preset}",
-            f"out_dir={out}",
-            "run.steps=30",
-            "data.batch_size=16",
-            "data.workers=0",
-            "optim.lr=2e-3",
-            "optim.warmup_steps=3",
-            "logging.every=1",
-            "logging.progress=false",
-            small_overrides(preset),
-            *extra,
-        ],
-    )
+    """A 30-step CPU run of ``preset``; ``extra`` are ``--set``-style overrides."""
+    values = {
+        "data.paths": [str(dataset)], "model.preset": preset, "out_dir": str(out), "run.steps": 30,
+        "data.batch_size": 16, "data.workers": 0, "optim.lr": 2e-3, "optim.warmup_steps": 3,
+        "logging.every": 1, "logging.progress": False, "model.overrides": small_model(preset),
+    }  # fmt: skip
+    return load_train_config(None, list(extra), values)
 
 
 @pytest.mark.parametrize("preset", ["tiny-clip", "tiny-align", "tiny-siglip", "tiny-catlip"])
