@@ -19,7 +19,7 @@ because alt-text capitalisation is arbitrary ("Golden Retriever puppy" should ma
 space on each side, tabs, newlines and carriage returns become spaces (runs are not collapsed); an
 entry matches when ``" " + entry + " "`` occurs in that, so an entry containing one of the marks
 never matches and the empty entry matches any text with two spaces in a row; always case-sensitive.
-``metaclip_naive_match`` is its reference.
+The tests hold its reference: a restatement of MetaCLIP's own code (``tests/test_matching.py``).
 
 Why Aho-Corasick: the naive loop tests every entry against every text (500k substring
 searches per caption); the automaton finds all entries in one pass over the text. Because
@@ -62,12 +62,6 @@ def metaclip_spacing(text: str) -> str:
     return text
 
 
-def metaclip_naive_match(entries: Iterable[object], text: object) -> list[int]:
-    """Reference for ``semantics="metaclip"``: ids of the entries whose `` entry `` occurs in the spaced text."""
-    haystack = metaclip_spacing(coerce_text(text))
-    return [entry_id for entry_id, entry in enumerate(entries) if f" {coerce_text(entry)} " in haystack]
-
-
 def naive_match(entries: Iterable[object], text: object, case_sensitive: bool = False) -> list[int]:
     """Reference: the ids of ``entries`` whose spaced form occurs in ``text``'s, by testing each one."""
     haystack = spaced(coerce_text(text), case_sensitive)
@@ -81,7 +75,7 @@ def naive_match(entries: Iterable[object], text: object, case_sensitive: bool = 
 
 class QueryMatcher:
     """Finds which allowlist entries a text contains; ``match`` equals ``naive_match`` (``semantics="words"``)
-    or ``metaclip_naive_match`` (``semantics="metaclip"``).
+    or MetaCLIP's ``substr_matching`` (``semantics="metaclip"``).
 
     Picklable cheaply: only the entries travel (a 500k list pickles in well under a second),
     and each worker rebuilds the automaton on first use, or in ``DoFn.setup()`` via ``build()``.
