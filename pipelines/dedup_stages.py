@@ -20,7 +20,6 @@ Losers meet their records in one CoGroupByKey on the (unique) sample key.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -35,7 +34,7 @@ from filters.dedup import (
 )
 from filters.eval_blocklist import EvalBlocklist
 from pipelines.best_per_key import Candidate, KeepBestPerKey
-from pipelines.files import file_version, local_copy
+from pipelines.files import FileCache
 from pipelines.near_stages import FindNearDuplicates
 from pipelines.near_units import as_signed
 from pipelines.records import REJECTS, Record
@@ -43,18 +42,12 @@ from pipelines.rule_stage import RoutingDoFn, RuleStage, apply_rule_stage
 from pipelines.text_stages import caption_digest
 
 STAGE = "dedup"
-_BLOCKLISTS: dict[tuple[str, tuple[int, float], int], EvalBlocklist] = {}
-_BLOCKLISTS_LOCK = threading.Lock()
+_BLOCKLISTS = FileCache()
 
 
 def load_blocklist(path: str, radius: int) -> EvalBlocklist:
     """The blocklist at ``path`` (local or remote), loaded once per worker process and shared by threads."""
-    key = (path, file_version(path), radius)  # a file rewritten at the same path is loaded again
-    with _BLOCKLISTS_LOCK:
-        if key not in _BLOCKLISTS:
-            with local_copy(path) as local:  # EvalBlocklist reads local files only
-                _BLOCKLISTS[key] = EvalBlocklist.load(local, radius)
-        return _BLOCKLISTS[key]
+    return _BLOCKLISTS.get(path, (radius,), lambda local: EvalBlocklist.load(local, radius))
 
 
 class _DropEvalDuplicates(RuleStage):

@@ -10,13 +10,15 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 TMP_DIR = "_tmp"
+T = TypeVar("T")
 
 
 def join(directory: str, *names: str) -> str:
@@ -55,6 +57,29 @@ def file_version(path: str) -> tuple[int, float]:
     if not metadata:
         return -1, 0.0  # let the reader raise its own error
     return metadata[0].size_in_bytes, float(metadata[0].last_updated_in_seconds or 0.0)
+
+
+class FileCache:
+    """Objects loaded from files once per worker process and shared by its threads: one per path and
+    options, loaded again (the old one dropped) when the file's version changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[tuple, tuple[tuple[int, float], Any]] = {}
+
+    def get(self, path: str, options: tuple, load: Callable[[str], T]) -> T:
+        """What ``load`` makes of a local copy of ``path``, cached under ``(path, *options)``."""
+        key, version = (path, *options), file_version(path)
+        with self._lock:
+            found = self._loaded.get(key)
+            if found is None or found[0] != version:
+                with local_copy(path) as local:
+                    found = (version, load(local))
+                self._loaded[key] = found
+            return found[1]
+
+    def __len__(self) -> int:
+        return len(self._loaded)
 
 
 @contextlib.contextmanager

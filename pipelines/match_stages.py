@@ -15,7 +15,6 @@ MetaCLIP mode: ``balance.metaclip_keep`` per record, with the match-time counts.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -24,7 +23,7 @@ from filters import balance
 from filters.allowlist import load_allowlist
 from filters.decision import Reject
 from filters.matching import QueryMatcher
-from pipelines.files import file_version, local_copy
+from pipelines.files import FileCache
 from pipelines.records import Record
 from pipelines.rule_stage import RuleStage, apply_rule_stage
 
@@ -33,19 +32,16 @@ PRE_DOWNLOAD_STAGE = "balance_pre_download"
 FINAL_STAGE = "balance"
 MODES = ("exact", "metaclip")
 
-_MATCHERS: dict[tuple[str, tuple[int, float], bool, str], QueryMatcher] = {}
-_MATCHERS_LOCK = threading.Lock()
+_MATCHERS = FileCache()
 
 
 def load_matcher(path: str, case_sensitive: bool, semantics: str = "words") -> QueryMatcher:
     """The allowlist at ``path`` as a built Aho-Corasick matcher, once per worker process and file version."""
-    key = (path, file_version(path), case_sensitive, semantics)
-    with _MATCHERS_LOCK:
-        if key not in _MATCHERS:
-            with local_copy(path) as local:
-                entries = load_allowlist(local)
-            _MATCHERS[key] = QueryMatcher(entries, case_sensitive, semantics).build()
-        return _MATCHERS[key]
+
+    def build(local: str) -> QueryMatcher:
+        return QueryMatcher(load_allowlist(local), case_sensitive, semantics).build()
+
+    return _MATCHERS.get(path, (case_sensitive, semantics), build)
 
 
 class _Match(RuleStage):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from pipelines import match_stages
 from pipelines.dedup_stages import load_blocklist
 from pipelines.match_stages import load_matcher
 
@@ -20,6 +21,9 @@ def test_matcher_is_rebuilt_when_the_allowlist_changes(tmp_path):
     path.write_text(json.dumps(["dog", "red ball"]), encoding="utf-8")
     second = load_matcher(str(path), False)
     assert second is not first and second.entries == ["dog", "red ball"]
+    assert [key for key in match_stages._MATCHERS._loaded if key[0] == str(path)] == [
+        (str(path), False, "words")
+    ]
     assert [second.entries[i] for i in second.match("a red ball")] == ["red ball"]
 
 
