@@ -244,11 +244,12 @@ class _Reuse(RoutingDoFn):
             if not entries:
                 yield beam.pvalue.TaggedOutput("missing", record)
                 continue
-            status, payload, detail = entries[0]
+            status, *result = entries[0]  # ("ok", image, content type) or (status, reason, detail)
             if status == "ok":
-                yield self.route(record, {**record, "image_bytes": payload, "http_content_type": detail})
+                image, content_type = result
+                yield self.route(record, {**record, "image_bytes": image, "http_content_type": content_type})
             else:  # the same reason and detail as when it was fetched: the dataset is a full run's
-                yield self.route(record, Reject(payload, detail))
+                yield self.route(record, Reject(*result))
 
 
 class ReuseKeptFetched(beam.PTransform):

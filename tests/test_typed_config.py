@@ -69,10 +69,12 @@ def test_every_preset_names_its_objective_and_the_cli_flags_arrive_typed():
 
 
 def test_what_the_loop_asks_of_an_objective_is_on_its_class():
-    from trainer.objectives import OBJECTIVE_NAMES, objective_class
+    from trainer.objectives import OBJECTIVE_NAMES, ObjectiveConfig, build_objective, objective_class
 
     assert {name: objective_class(name).needs_text for name in OBJECTIVE_NAMES} == {
         "clip": True, "align": True, "siglip": True, "catlip": False,
     }  # fmt: skip
     assert [name for name in OBJECTIVE_NAMES if objective_class(name).pairwise] == ["clip", "align", "siglip"]
     assert [name for name in OBJECTIVE_NAMES if objective_class(name).flips_images] == ["align"]
+    for name in OBJECTIVE_NAMES:  # the registry and build_objective agree
+        assert type(build_objective(ObjectiveConfig(name=name))) is objective_class(name)
