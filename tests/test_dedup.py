@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageEnhance
 
+from filters import near_search
 from filters.dedup import (
     DEFAULT_DEDUP,
     EVAL_DUPLICATE,
@@ -165,6 +166,27 @@ def test_a_dense_cluster_is_exact_and_not_all_pairs(radius: int) -> None:
     hashes = np.array(sorted(cluster | spread), dtype=np.uint64)
     stats = _check_against_brute_force(hashes, radius, seed=1)
     assert stats.checks < len(hashes) ** 2 / 4  # well under all pairs (n² / 2)
+
+
+@pytest.mark.parametrize(("chunk", "radix_limit"), [(256, 1 << 16), (256, 0), (1 << 20, 0)])
+def test_chunked_tables_and_both_sorts_equal_brute_force(monkeypatch, chunk: int, radix_limit: int) -> None:
+    # A large set is cut into chunks per lead block and sorted by a 16-bit or a 32-bit key digest; small
+    # limits run every path on a few thousand hashes, planted near copies and a dense cluster included.
+    monkeypatch.setattr(near_search, "CHUNK", chunk)
+    monkeypatch.setattr(near_search, "RADIX_LIMIT", radix_limit)
+    rng = random.Random(chunk + radix_limit)
+    centre = format(rng.getrandbits(64), "016x")
+    cluster = {int(_flip(centre, rng.sample(range(64), rng.randint(1, 4))), 16) for _ in range(600)}
+    hashes = np.array(sorted(set(_planted(rng, clusters=1500).tolist()) | cluster), dtype=np.uint64)
+    _check_against_brute_force(hashes, 6, seed=3)
+
+
+def test_plan_leads_group_every_table_by_its_first_block() -> None:
+    plan = make_plan(6, 9)
+    grouped = plan.by_lead()
+    assert sum(len(masks) for _, masks in grouped) == plan.tables == 84
+    assert [len(masks) for _, masks in grouped] == [28, 21, 15, 10, 6, 3, 1]
+    assert all(lead & mask == lead for lead, masks in grouped for mask in masks)
 
 
 @settings(max_examples=60, deadline=None)
