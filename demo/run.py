@@ -32,8 +32,9 @@ DEFAULT_OUT = "out/demo"
 # in every run, and so is the dataset.
 DEFAULT_PORT = 8765
 # The demo's pool is small (~2,000 candidates): thresholds scaled so every stage has something to do.
+# CLIP WIT: 20,000 pairs per query; here the head queries (house, tree, flower, colours) get capped.
+DEFAULT_PER_QUERY_CAP = 80
 DEMO_FLAGS = (
-    "--per_query_cap=80",  # CLIP WIT: 20,000; here the head queries (house, tree, flower, colours) get capped
     "--v_tau=20",  # CatLIP: 500 on billions of pairs; here synsets seen 20+ times stay in the vocabulary
     "--max_alt_texts_per_image=5",  # ALIGN: 1,000; the pool has one image behind 8 alt-texts
     "--tokenizer_vocab_size=1000",
@@ -62,6 +63,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="pool and job seed")
     parser.add_argument(
+        "--per-query-cap",
+        type=int,
+        default=DEFAULT_PER_QUERY_CAP,
+        help=f"pairs kept per allowlist query (default {DEFAULT_PER_QUERY_CAP}; scale it with --size)",
+    )
+    parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="server port on 127.0.0.1 (0: any free one)"
     )
     args = parser.parse_args(argv)
@@ -69,10 +76,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--size must be at least {pool.MIN_SIZE}")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.per_query_cap < 1:
+        parser.error("--per-query-cap must be at least 1")
     return args
 
 
-def curate_argv(pool_dir: Path, dataset_dir: Path, blocklist: Path, workers: int, seed: int) -> list[str]:
+def curate_argv(
+    pool_dir: Path,
+    dataset_dir: Path,
+    blocklist: Path,
+    workers: int,
+    seed: int,
+    per_query_cap: int = DEFAULT_PER_QUERY_CAP,
+) -> list[str]:
     """The ``pipelines.curate`` command line the demo runs."""
     argv = [
         f"--input={pool_dir / pool.TABLE_FILE}",
@@ -84,6 +100,7 @@ def curate_argv(pool_dir: Path, dataset_dir: Path, blocklist: Path, workers: int
         # everything else, so the pool's redirect to the cloud metadata address is refused.
         "--allowed_networks=127.0.0.1/32",
         f"--seed={seed}",
+        f"--per_query_cap={per_query_cap}",
         *DEMO_FLAGS,
     ]
     if workers > 1:
@@ -128,7 +145,7 @@ def _curate_served_pool(args: argparse.Namespace, out: Path, server: DemoServer,
     _banner(2, f"serving {pool_dir / pool.IMAGES_DIR} and the bad endpoints at {server.base_url}")
     _banner(3, f"hashing the evaluation images in {pool_dir / pool.EVAL_DIR} into {blocklist}")
     _build_blocklist(pool_dir / pool.EVAL_DIR, blocklist)
-    job = curate_argv(pool_dir, out / "dataset", blocklist, args.workers, args.seed)
+    job = curate_argv(pool_dir, out / "dataset", blocklist, args.workers, args.seed, args.per_query_cap)
     _banner(4, "curating on Beam's local runner: python -m pipelines.curate " + " ".join(job))
     return curate_main(job)
 

@@ -121,3 +121,13 @@ def test_train_demo_mistakes_get_a_one_line_error(tmp_path: Path, capsys: pytest
     with pytest.raises(SystemExit) as exit_info:
         run(["--objectives", "siglip,clip"])
     assert exit_info.value.code == 2 and "--objectives" in capsys.readouterr().err
+
+
+def test_the_training_pool_scales_the_per_query_cap_into_the_curate_command() -> None:
+    from demo.run import curate_argv
+    from demo.train import TRAIN_POOL_SIZE, per_query_cap
+
+    assert per_query_cap(TRAIN_POOL_SIZE) == 800 and per_query_cap(10) == 1
+    argv = curate_argv(Path("pool"), Path("dataset"), Path("blocklist.json"), 1, 0, per_query_cap(16_000))
+    assert [flag for flag in argv if flag.startswith("--per_query_cap")] == ["--per_query_cap=800"]
+    assert "--per_query_cap=80" in curate_argv(Path("pool"), Path("dataset"), Path("blocklist.json"), 1, 0)
