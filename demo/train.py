@@ -3,8 +3,7 @@ and measure zero-shot accuracy on held-out scenes the pool never contained.
 
 Steps: curate a training pool first when ``OUT/train/dataset`` is missing (the curation demo at
 ``TRAIN_POOL_SIZE`` candidates, 8x its default, with the per-query cap scaled alike); render the
-held-out ImageFolder
-(``OUT/heldout``, 50 scenes per object kind) and a 5-shot split (``OUT/fewshot``) with
+held-out ImageFolder (``OUT/heldout``, 50 scenes per object kind) and a 5-shot split (``OUT/fewshot``) with
 ``heldout.py``; per objective, train the tiny preset with ``trainer.loop.train`` on a fixed CPU budget
 (``RECIPES``), then evaluate it zero-shot on the held-out folder: prompt templates for the two-tower
 models, the synset head for CatLIP. For CatLIP also Transfer Init against a random head: both heads
@@ -58,13 +57,6 @@ RESULTS_FILE = "train_results.json"
 HELDOUT_SEED, FEWSHOT_SEED = 0, 1  # disjoint blocks of held-out scene seeds (see heldout.py)
 FEWSHOT_PER_CLASS = 5
 TRAIN_POOL_DIR, TRAIN_POOL_SIZE = "train", 16_000  # the curation demo's pool, 8x: more pairs per kind
-
-
-def per_query_cap(pool_size: int) -> int:
-    """Pairs kept per query in a training pool: 1 per 20 candidates (800 at 16,000, the measured pool)."""
-    return max(1, pool_size // 20)
-
-
 HEAD_STEPS, HEAD_LR = 5, 3e-3  # the Transfer Init comparison's tiny budget, as in the eval tests
 SMALL_VIT = {"kind": "vit", "image_size": 32, "patch_size": 4, "width": 64, "layers": 2, "heads": 2}
 # The demo's kept captions are at most 23 wordpieces with [CLS] and [SEP] (10 on average).
@@ -142,6 +134,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     return args
+
+
+def per_query_cap(pool_size: int) -> int:
+    """Pairs kept per query in a training pool: 1 per 20 candidates (800 at 16,000, the measured pool)."""
+    return max(1, pool_size // 20)
 
 
 def ensure_dataset(args: argparse.Namespace) -> Path:

@@ -168,25 +168,24 @@ class _Search:
         if plan is None:
             self.ordered_scan(members)
             return
+        values = self.hashes[members]
         if n <= CHUNK:
-            values = self.hashes[members]
             for mask in plan.masks:
                 self.table(members, values, mask, fixed_mask, depth)
             return
         # A large set is cut once per lead block into cache-sized chunks that no table of that lead
         # splits a run of, so the many table sorts run in the cache: the time per hash stays flat in n.
         for lead, masks in plan.by_lead():
-            for chunk_members, chunk_values in self.chunks(members, lead):
+            for chunk_members, chunk_values in self.chunks(members, values, lead):
                 for mask in masks:
                     self.table(chunk_members, chunk_values, mask, fixed_mask, depth)
 
-    def chunks(self, members: np.ndarray, lead: int):
-        """``members`` (and their hashes) in runs of about ``CHUNK`` that keep equal ``lead`` bits together.
+    def chunks(self, members: np.ndarray, values: np.ndarray, lead: int):
+        """``members`` and their hashes in runs of about ``CHUNK`` that keep equal ``lead`` bits together.
 
         A radix sort (numpy's stable sort of 16-bit keys) by a digest of the lead block: hashes with equal
         lead bits share a digest, and every key of the tables led by this block contains those bits.
         """
-        values = self.hashes[members]
         n = len(members)
         bits = min(16, math.ceil(math.log2(n / CHUNK)) + 4)  # ~16 buckets per chunk
         bucket = (((values & np.uint64(lead)) * _SPREAD) >> np.uint64(PHASH_BITS - bits)).astype(np.uint16)
